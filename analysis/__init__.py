@@ -1,0 +1,1 @@
+"""Over-smoothness analysis: feature extraction, similarity, class separation, t-SNE, tables and figures."""

@@ -1,0 +1,1 @@
+"""Corruption suite: names, backends, corrupted datasets, materialisation and robustness metrics."""
