@@ -29,6 +29,11 @@ SUITES: dict[str, tuple[str, ...]] = {
     "all": ALL_CORRUPTIONS,
 }
 SEVERITIES: tuple[int, ...] = (1, 2, 3, 4, 5)
+# Corruptions whose output depends on the seed (the others are deterministic functions of the image).
+STOCHASTIC: frozenset[str] = frozenset({
+    "gaussian_noise", "shot_noise", "impulse_noise", "speckle_noise", "glass_blur", "motion_blur", "snow", "frost",
+    "fog", "spatter", "elastic_transform",
+})
 
 
 def group_of(name: str) -> str:

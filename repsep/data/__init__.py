@@ -1,0 +1,58 @@
+"""Datasets: Cityscapes, ADE20K and the embedded SynthCity, opened by a spec string.
+
+Specs: ``cityscapes:PATH``, ``ade20k:PATH``, ``synthcity`` (the default SynthCity, generated once into the cache
+folder ``$REPSEP_CACHE``, default ``~/.cache/repsep-bench``) and ``synthcity:PATH`` (a folder written by
+``repsep-bench data synth``, Cityscapes layout). Heavy modules are imported lazily.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from repsep.errors import UserError
+
+if TYPE_CHECKING:
+    from repsep.data.base import SegmentationDataset, Transform
+
+SYNTHCITY_DEFAULT = {"num_train": 300, "num_val": 100, "size": (256, 512), "seed": 0}
+"""The default SynthCity behind the ``synthcity`` spec (layout Cityscapes, default knobs)."""
+
+SPEC_KINDS = ("cityscapes", "ade20k", "synthcity")
+
+
+def cache_dir() -> Path:
+    """``$REPSEP_CACHE`` or ``~/.cache/repsep-bench``."""
+    return Path(os.environ.get("REPSEP_CACHE") or Path.home() / ".cache" / "repsep-bench")
+
+
+def default_synthcity_root(progress: bool = True) -> Path:
+    """The default SynthCity folder, generated atomically on first use (concurrent callers are safe)."""
+    from repsep.data.synthcity import SceneKnobs, generate, synth_meta
+    from repsep.manifest import config_hash
+
+    params = SYNTHCITY_DEFAULT
+    meta = synth_meta(params["num_train"], params["num_val"], params["size"], params["seed"], "cityscapes",
+                      SceneKnobs())
+    root = cache_dir() / f"synthcity-{config_hash(meta)}"
+    return generate(root, params["num_train"], params["num_val"], size=params["size"], seed=params["seed"],
+                    progress=progress)
+
+
+def open_dataset(spec: str, split: str, transform: Transform | None = None) -> SegmentationDataset:
+    """Open the dataset named by ``spec`` (see module docstring) at ``split`` (``train``/``val``)."""
+    from repsep.data.ade20k import ADE20KDataset
+    from repsep.data.cityscapes import CityscapesDataset
+
+    kind, _, path = spec.partition(":")
+    if kind not in SPEC_KINDS:
+        raise UserError(f"dataset {spec!r}: unknown kind {kind!r}; use cityscapes:PATH, ade20k:PATH, synthcity "
+                        "or synthcity:PATH")
+    if kind == "synthcity" and not path:
+        return CityscapesDataset(default_synthcity_root(), split, transform, spec=spec)
+    if not path:
+        raise UserError(f"dataset {spec!r}: missing the folder, write {kind}:PATH")
+    if kind == "ade20k":
+        return ADE20KDataset(path, split, transform, spec=spec)
+    return CityscapesDataset(path, split, transform, spec=spec)

@@ -1,0 +1,1 @@
+"""RSSeg's parts (reconstructed): decoupled local pathway, SASM, DCA."""

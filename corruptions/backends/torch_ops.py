@@ -1,0 +1,192 @@
+"""Batched torch building blocks for the corruption ports: padding, FFT filtering, kernels, resampling, RNG.
+
+Images are float or uint8 tensors [B, C, H, W] on any device. Every helper here is deterministic; random draws
+take one ``torch.Generator`` per image so an image's pixels never depend on the rest of its batch.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from functools import lru_cache
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+# ---------------------------------------------------------------- random draws, one generator per image
+def generators(seeds: Sequence[int], device: torch.device) -> list[torch.Generator]:
+    """One generator per image, seeded with that image's seed, on ``device``."""
+    return [torch.Generator(device=device).manual_seed(int(s)) for s in seeds]
+
+
+def uniform(gens: list[torch.Generator], shape: Sequence[int], low: float, high: float, device: torch.device,
+            dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """[B, *shape] with image b's values drawn from U(low, high) by ``gens[b]``."""
+    out = torch.empty((len(gens), *shape), device=device, dtype=dtype)
+    for b, g in enumerate(gens):
+        out[b].uniform_(low, high, generator=g)
+    return out
+
+
+def normal(gens: list[torch.Generator], shape: Sequence[int], mean: float, std: float, device: torch.device,
+           dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """[B, *shape] with image b's values drawn from N(mean, std^2) by ``gens[b]``."""
+    out = torch.empty((len(gens), *shape), device=device, dtype=dtype)
+    for b, g in enumerate(gens):
+        out[b].normal_(mean, std, generator=g)
+    return out
+
+
+def scalar_uniform(gen: torch.Generator, low: float, high: float, device: torch.device) -> float:
+    """One U(low, high) draw (a Python float, float64 precision)."""
+    return float(torch.empty((), dtype=torch.float64, device=device).uniform_(low, high, generator=gen))
+
+
+def scalar_randint(gen: torch.Generator, low: int, high: int, device: torch.device) -> int:
+    """One integer uniformly in [low, high)."""
+    return int(torch.randint(low, high, (), generator=gen, device=device))
+
+
+@lru_cache(maxsize=16)
+def _poisson_cdf(rate_scale: float, cap: int) -> np.ndarray:
+    """CDF table [256, cap + 1]: P(K <= j) for K ~ Poisson(v / 255 * rate_scale), v = 0..255; last column inf."""
+    lam = np.arange(256, dtype=np.float64)[:, None] / 255.0 * rate_scale
+    j = np.arange(cap, dtype=np.float64)[None, :]
+    log_pmf = -lam + j * np.log(np.maximum(lam, 1e-300)) - np.array([math.lgamma(k + 1) for k in range(cap)])
+    pmf = np.where(lam > 0, np.exp(log_pmf), (j == 0).astype(np.float64))
+    cdf = np.cumsum(pmf, axis=1)
+    return np.concatenate([cdf, np.full((256, 1), np.inf)], axis=1)
+
+
+def poisson_capped(gens: list[torch.Generator], values: torch.Tensor, rate_scale: float, cap: int) -> torch.Tensor:
+    """min(Poisson(values / 255 * rate_scale), cap) per element, by inverse-CDF sampling (exact distribution).
+
+    ``values`` is uint8 [B, ...]; returns float32 counts. One uniform per element from each image's generator;
+    a bin table gives a first guess and a few vectorised steps finish the inverse-CDF search.
+    """
+    device = values.device
+    cdf = torch.from_numpy(_poisson_cdf(float(rate_scale), int(cap))).to(device=device, dtype=torch.float64)
+    width = cdf.shape[1]
+    bins = 1024
+    edges = torch.arange(bins, device=device, dtype=torch.float64) / bins  # lower edge of each u-bin
+    first = torch.searchsorted(cdf[:, :-1].contiguous(), edges.expand(256, bins).contiguous(), right=True)
+    u = uniform(gens, values.shape[1:], 0.0, 1.0, device, torch.float64)
+    v = values.long()
+    k = first.view(-1)[v * bins + (u * bins).long().clamp_(max=bins - 1)]
+    flat = cdf.view(-1)
+    base = v * width
+    while True:  # step forward while u passes the CDF; at most a few steps (bins are finer than most pmf masses)
+        step = u >= flat[base + k]
+        if not bool(step.any()):
+            return k.float()
+        k += step
+
+
+# ---------------------------------------------------------------- padding and FFT filtering
+def pad(x: torch.Tensor, top: int, bottom: int, left: int, right: int, mode: str) -> torch.Tensor:
+    """Pad the last two dims. ``mode``: 'replicate' (scipy nearest), 'reflect' (cv2 REFLECT_101),
+    'symmetric' (scipy reflect: the edge pixel repeated, d c b a | a b c d)."""
+    if mode in ("replicate", "reflect"):
+        return F.pad(x, (left, right, top, bottom), mode=mode)
+    if mode != "symmetric":
+        raise ValueError(f"unknown padding mode {mode!r}")
+    h, w = x.shape[-2:]
+    rows = _symmetric_index(h, top, bottom, x.device)
+    cols = _symmetric_index(w, left, right, x.device)
+    return x.index_select(-2, rows).index_select(-1, cols)
+
+
+def _symmetric_index(n: int, before: int, after: int, device: torch.device) -> torch.Tensor:
+    i = torch.arange(-before, n + after, device=device)
+    period = 2 * n
+    i = torch.remainder(i, period)
+    return torch.where(i >= n, period - 1 - i, i)
+
+
+def _fast_size(n: int) -> int:
+    """Smallest 5-smooth integer >= n (fast FFT length)."""
+    while True:
+        m = n
+        for p in (2, 3, 5):
+            while m % p == 0:
+                m //= p
+        if m == 1:
+            return n
+        n += 1
+
+
+def correlate(x: torch.Tensor, kernel: torch.Tensor, anchor: tuple[int, int], mode: str,
+              out_size: tuple[int, int] | None = None) -> torch.Tensor:
+    """Cross-correlate every channel of ``x`` [B, C, H, W] with ``kernel`` by FFT, borders extended by ``mode``.
+
+    ``kernel`` is [kh, kw] (shared) or [B, kh, kw] (one per image); ``anchor`` (ay, ax) is the kernel tap that sits
+    on the output pixel: ``out[h, w] = sum_ij K[i, j] * xpad[h + i - ay, w + j - ax]`` (cv2.filter2D semantics).
+    ``out_size`` crops the output to its top-left (H', W') corner, default (H, W). float32 or float64.
+    """
+    h, w = x.shape[-2:]
+    kh, kw = kernel.shape[-2:]
+    ay, ax = anchor
+    xp = pad(x, ay, kh - 1 - ay, ax, kw - 1 - ax, mode)
+    size = (_fast_size(xp.shape[-2]), _fast_size(xp.shape[-1]))
+    k = kernel.to(x.dtype).flip(-2, -1)
+    if k.ndim == 3:
+        k = k[:, None]
+    spec = torch.fft.rfft2(xp, s=size) * torch.fft.rfft2(k, s=size)
+    full = torch.fft.irfft2(spec, s=size)
+    oh, ow = out_size or (h, w)
+    return full[..., kh - 1:kh - 1 + oh, kw - 1:kw - 1 + ow]
+
+
+def gaussian_kernel1d(sigma: float, truncate: float) -> np.ndarray:
+    """scipy.ndimage's Gaussian taps: radius int(truncate * sigma + 0.5), normalised, float64."""
+    radius = int(truncate * float(sigma) + 0.5)
+    x = np.arange(-radius, radius + 1, dtype=np.float64)
+    k = np.exp(-0.5 / float(sigma) ** 2 * x ** 2)
+    return k / k.sum()
+
+
+def gaussian_filter(x: torch.Tensor, sigma: tuple[float, float], truncate: float, mode: str) -> torch.Tensor:
+    """scipy.ndimage.gaussian_filter over the last two dims of [B, C, H, W] (``mode`` as in :func:`pad`)."""
+    ky, kx = gaussian_kernel1d(sigma[0], truncate), gaussian_kernel1d(sigma[1], truncate)
+    kernel = torch.from_numpy(np.outer(ky, kx)).to(x.device)
+    return correlate(x, kernel, (len(ky) // 2, len(kx) // 2), mode)
+
+
+# ---------------------------------------------------------------- resampling
+def zoom_bilinear(x: torch.Tensor, zoom: float, keep: tuple[int, int]) -> torch.Tensor:
+    """imagecorruptions' ``clipped_zoom`` followed by a crop to the top-left ``keep`` (H', W').
+
+    Centre crop of ceil(H / zoom) x ceil(W / zoom), then scipy.ndimage.zoom(order=1) to round(crop * zoom), whose
+    sample grid is align_corners=True; uint8 input is resampled by torch's uint8 kernel (rounded to integers).
+    """
+    h, w = x.shape[-2:]
+    ch, cw = math.ceil(h / zoom), math.ceil(w / zoom)
+    top, left = (h - ch) // 2, (w - cw) // 2
+    crop = x[..., top:top + ch, left:left + cw]
+    size = (int(round(ch * zoom)), int(round(cw * zoom)))
+    out = F.interpolate(crop, size=size, mode="bilinear", align_corners=True)
+    return out[..., :keep[0], :keep[1]]
+
+
+# ---------------------------------------------------------------- motion-blur kernel
+def motion_kernel(radius: int, sigma: float, angle: float, shape: tuple[int, int]) -> tuple[np.ndarray, int]:
+    """imagecorruptions' shift-and-add motion blur as a correlation kernel (2P+1)x(2P+1) anchored at (P, P).
+
+    Tap i (weight exp(-i^2 / 2 sigma^2), normalised) takes the pixel shifted by (dy, dx) with edge replication;
+    taps stop at the first shift that leaves the image, as in the package.
+    """
+    width = 2 * radius + 1
+    taps = np.exp(-np.arange(width) ** 2 / (2 * sigma ** 2)) / (np.sqrt(2 * np.pi) * sigma)
+    taps = taps / taps.sum()
+    py, px = width * np.sin(np.deg2rad(angle)), width * np.cos(np.deg2rad(angle))
+    hypot = math.hypot(py, px)
+    kernel = np.zeros((2 * width + 1, 2 * width + 1))
+    for i in range(width):
+        dy = -math.ceil(((i * py) / hypot) - 0.5)
+        dx = -math.ceil(((i * px) / hypot) - 0.5)
+        if abs(dy) >= shape[0] or abs(dx) >= shape[1]:
+            break
+        kernel[width - dy, width - dx] += taps[i]  # shifted[h, w] = x[h - dy, w - dx]
+    return kernel, width

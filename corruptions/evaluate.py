@@ -1,0 +1,265 @@
+"""The robustness sweep behind ``repsep-bench corrupt``: clean + every (corruption, severity) cell of a model.
+
+Each cell is one pass of :func:`repsep.engine.inference.evaluate_dataset` over a corrupted view of the dataset
+(on the fly with a backend, or read from a materialized tree). Under ``torchrun`` ranks shard the images and the
+confusion matrices are all-reduced; rank 0 writes. A finished cell's confusion matrix and per-image areas are
+saved atomically under ``OUT/cells/`` and reused when the sweep is run again, so an interrupted sweep, rerun,
+gives the same results as an uninterrupted one.
+
+Outputs (``--out``): ``robustness.json`` (full precision), ``robustness.csv`` (one row per cell), ``robustness.md``
+(the table that is printed), ``per_image.npz``, ``manifest.json``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import zipfile
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from corruptions.backends.base import CorruptionBackend, backend_for, get_backend
+from corruptions.dataset import CorruptedDataset, DatasetView, FromDiskCorrupted
+from corruptions.metrics import load_reference, robustness_summary
+from corruptions.suite import group_of
+from repsep.errors import UserError
+from repsep.io import atomic_save, atomic_write_json, atomic_write_text
+
+CLEAN = ("clean", 0)
+AREAS = ("intersect", "union", "pred_area", "label_area")
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    """What one ``corrupt`` run evaluates (everything that determines its numbers)."""
+
+    model: str
+    data: str | None = None
+    split: str = "val"
+    corruptions: tuple[str, ...] = ()
+    severities: tuple[int, ...] = (1, 2, 3, 4, 5)
+    backend: str = "reference"
+    from_disk: str | None = None
+    reference_results: str | None = None
+    num_images: int | None = None
+    base_seed: int = 0
+    workers: int = 0
+
+
+def cell_name(cell: tuple[str, int]) -> str:
+    return "clean" if cell == CLEAN else f"{cell[0]}-{cell[1]}"
+
+
+def _cell_key(cfg: SweepConfig, model_sha: str, spec: str, cell: tuple[str, int], source: str) -> dict[str, Any]:
+    """What a cached cell must match to be reused (not the worker count or world size: they do not change it)."""
+    return {"model_sha256": model_sha, "dataset": spec, "split": cfg.split, "num_images": cfg.num_images,
+            "base_seed": cfg.base_seed, "cell": cell_name(cell), "source": source}
+
+
+def _load_cell(path: Path, key: dict[str, Any]) -> dict[str, Any] | None:
+    """A saved cell if it exists; UserError if it was computed for a different run."""
+    if not path.is_file():
+        return None
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+        saved_key = json.loads(saved["key"])
+    except Exception as e:  # a corrupt cache file is bad input, not a crash
+        raise UserError(f"{path}: unreadable saved cell ({e}); delete it to recompute") from None
+    if saved_key != key:
+        diff = sorted(k for k in key if saved_key.get(k) != key[k])
+        raise UserError(f"{path}: saved by a different run (differs in {', '.join(diff)}); use another --out "
+                        f"or delete {path.parent}")
+    return saved
+
+
+def _save_cell(path: Path, key: dict[str, Any], evaluator) -> dict[str, Any]:
+    per_image = evaluator.per_image()
+    cell = {"key": json.dumps(key, sort_keys=True), "conf": evaluator.conf.clone(),
+            "ids": [str(i) for i in per_image["ids"]],
+            "areas": torch.from_numpy(np.stack([per_image[a] for a in AREAS], axis=1))}
+    atomic_save(path, lambda f: torch.save(cell, f))
+    return cell
+
+
+def eval_settings(train_config: dict[str, Any]) -> dict[str, Any]:
+    """The model's own validation inference settings (the ``eval`` section of its training config): ``mode``,
+    ``crop``, ``stride``, ``scales``, ``flip`` for :func:`~repsep.engine.inference.predict` and the resize ``scale``.
+    """
+    e = train_config.get("eval") or {}
+
+    def pair(v):
+        return None if v is None else tuple(int(x) for x in v)
+
+    return {"mode": e.get("mode", "whole"), "crop": pair(e.get("crop")), "stride": pair(e.get("stride")),
+            "scale": pair(e.get("scale")), "scales": tuple(float(x) for x in e.get("scales", (1.0,))),
+            "flip": bool(e.get("flip", False))}
+
+
+def write_npz(path: str | Path, arrays: dict[str, np.ndarray]) -> None:
+    """Atomically write an uncompressed ``.npz`` (readable by ``np.load``) with fixed zip timestamps, so the same
+    arrays give the same bytes (``np.savez`` stamps the current time)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as zf:
+        for name in sorted(arrays):
+            array_bytes = io.BytesIO()
+            np.lib.format.write_array(array_bytes, np.asanyarray(arrays[name]), allow_pickle=False)
+            zf.writestr(zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0)), array_bytes.getvalue())
+    atomic_save(path, lambda f: f.write(buffer.getvalue()))
+
+
+class Sweep:
+    """Builds the per-cell datasets of one run: backend per cell, on the fly or from disk."""
+
+    def __init__(self, cfg: SweepConfig, base) -> None:
+        self.cfg = cfg
+        self.base = base
+        self.backends: dict[str, CorruptionBackend] = {}
+        if cfg.from_disk is None:
+            self.backends[cfg.backend] = get_backend(cfg.backend)
+
+    def source(self, cell: tuple[str, int]) -> str:
+        """``reference``/``torch`` (the backend that corrupts this cell) or ``disk:<DIR>``; clean is ``clean``."""
+        if cell == CLEAN:
+            return "clean"
+        if self.cfg.from_disk is not None:
+            return f"disk:{Path(self.cfg.from_disk).resolve()}"
+        # e.g. glass_blur/spatter have no torch port: the reference backend does them, and the results say so
+        return backend_for(self.backends[self.cfg.backend], cell[0]).name
+
+    def dataset(self, cell: tuple[str, int], transform) -> DatasetView:
+        corruption, severity = cell
+        n = self.cfg.num_images
+        if cell == CLEAN:
+            ds = DatasetView(self.base, n)
+        elif self.cfg.from_disk is not None:
+            ds = FromDiskCorrupted(self.base, self.cfg.from_disk, corruption, severity, n)
+        else:
+            name = self.source(cell)
+            if name not in self.backends:
+                self.backends[name] = get_backend(name)
+            ds = CorruptedDataset(self.base, corruption, severity, self.backends[name], self.cfg.base_seed, n)
+        ds.transform = transform
+        return ds
+
+
+def run_sweep(cfg: SweepConfig, out: str | Path, *, progress: bool | None = None) -> dict[str, Any] | None:
+    """Evaluate clean + every cell of ``cfg``, write the outputs into ``out`` (rank 0) and return the result.
+
+    Returns the ``robustness.json`` dict on rank 0 and None on other ranks.
+    """
+    from tqdm import tqdm
+
+    from repsep.data import open_dataset
+    from repsep.data.transforms import EvalTransform
+    from repsep.engine import distributed as dist
+    from repsep.engine.checkpoint import load_model
+    from repsep.engine.inference import evaluate_dataset
+    from repsep.manifest import build_manifest, sha256_file
+    from repsep.metrics import SegEvaluator, segmentation_metrics
+
+    out = Path(out)
+    if not cfg.corruptions:
+        raise UserError("--corruptions: nothing to evaluate")
+    reference = load_reference(cfg.reference_results) if cfg.reference_results else None
+    device = dist.init_from_env()
+    loaded = load_model(cfg.model, map_location=device)
+    model_sha = sha256_file(cfg.model)
+    spec = cfg.data or loaded.dataset_spec
+    base = open_dataset(spec, cfg.split)
+    if base.class_table.num_classes != loaded.class_table.num_classes:
+        raise UserError(f"--data {spec}: {base.class_table.num_classes} classes, but the model {cfg.model} predicts "
+                        f"{loaded.class_table.num_classes} ({loaded.class_table.name})")
+    sweep = Sweep(cfg, base)
+    settings = eval_settings(loaded.train_config)
+    transform = EvalTransform(scale=settings["scale"])
+    predict_kwargs = {k: settings[k] for k in ("mode", "crop", "stride", "scales", "flip")}
+    cells = [CLEAN] + [(c, s) for c in cfg.corruptions for s in cfg.severities]
+    cells_dir = out / "cells"
+    keys = {cell: _cell_key(cfg, model_sha, spec, cell, sweep.source(cell)) for cell in cells}
+    main = dist.is_main()
+    # rank 0 decides which cells are done (and validates them), so every rank skips the same ones
+    done = dist.broadcast_object(
+        [cell for cell in cells if main and _load_cell(cells_dir / f"{cell_name(cell)}.pt", keys[cell]) is not None])
+    evaluator = SegEvaluator(base.class_table.num_classes, base.class_table.ignore_index, base.class_table.classes)
+    bar = tqdm(cells, desc="cells", unit="cell", disable=(not main) if progress is None else not progress,
+               dynamic_ncols=True)
+    for cell in bar:
+        bar.set_postfix_str(cell_name(cell))
+        if cell in done:
+            continue
+        evaluate_dataset(loaded.model, sweep.dataset(cell, transform), evaluator, device=device,
+                         num_workers=cfg.workers, progress=progress if main else False, **predict_kwargs)
+        if main:
+            _save_cell(cells_dir / f"{cell_name(cell)}.pt", keys[cell], evaluator)
+        dist.barrier()
+    if not main:
+        return None
+
+    saved = {cell: _load_cell(cells_dir / f"{cell_name(cell)}.pt", keys[cell]) for cell in cells}
+    scores = {cell: segmentation_metrics(saved[cell]["conf"]) for cell in cells}
+    grid = {c: {s: scores[(c, s)]["mIoU"] for s in cfg.severities} for c in cfg.corruptions}
+    result = robustness_summary(scores[CLEAN]["mIoU"], grid, cfg.corruptions, cfg.severities, reference)
+    result.update(
+        model=str(cfg.model), dataset=spec, split=cfg.split, num_images=len(saved[CLEAN]["ids"]),
+        corruptions=list(cfg.corruptions), severities=list(cfg.severities), base_seed=cfg.base_seed,
+        clean_metrics={k: scores[CLEAN][k] for k in ("mIoU", "aAcc", "mAcc")}, inference=settings,
+        backend_per_cell={c: {s: sweep.source((c, s)) for s in cfg.severities} for c in cfg.corruptions},
+    )
+    _write_outputs(out, cfg, result, scores, saved, build_manifest(
+        "corrupt", seeds={"base_seed": cfg.base_seed}, config=asdict(cfg),
+        inputs={"model": str(cfg.model), "model_sha256": model_sha, "dataset": spec, "split": cfg.split}))
+    return result
+
+
+def _write_outputs(out: Path, cfg: SweepConfig, result: dict[str, Any], scores: dict, saved: dict,
+                   manifest: dict[str, Any]) -> None:
+    atomic_write_json(out / "robustness.json", result)
+    rows = [["corruption", "group", "severity", "mIoU", "aAcc", "mAcc", "source"]]
+    for cell in saved:
+        c, s = cell
+        rows.append([c, "clean" if cell == CLEAN else group_of(c), s, *(repr(scores[cell][k]) for k in
+                     ("mIoU", "aAcc", "mAcc")), "clean" if cell == CLEAN else result["backend_per_cell"][c][s]])
+    text = io.StringIO()
+    csv.writer(text, lineterminator="\n").writerows(rows)
+    atomic_write_text(out / "robustness.csv", text.getvalue())
+    atomic_write_text(out / "robustness.md", format_table(result, cfg.severities))
+    ids = saved[CLEAN]["ids"]
+    arrays: dict[str, np.ndarray] = {"ids": np.array(ids, dtype=str)}
+    for cell, data in saved.items():
+        if data["ids"] != ids:
+            raise RuntimeError(f"cell {cell_name(cell)} covers different images than the clean pass")
+        prefix = "clean" if cell == CLEAN else f"{cell[0]}/{cell[1]}"
+        for k, name in enumerate(AREAS):
+            arrays[f"{prefix}/{name}"] = data["areas"][:, k].numpy()
+    write_npz(out / "per_image.npz", arrays)
+    atomic_write_json(out / "manifest.json", manifest)
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.1f}"
+
+
+def format_table(result: dict[str, Any], severities: Sequence[int]) -> str:
+    """Markdown: one row per corruption (mIoU per severity, mean, CE, rel. CE), then groups and summary lines."""
+    with_ce = result.get("CE") is not None
+    head = ["corruption", "group", *(f"s{s}" for s in severities), "mean", *(["CE", "rel. CE"] if with_ce else [])]
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] * 2 + ["---:"] * (len(head) - 2)) + "|"]
+    for c, per_sev in result["cells"].items():
+        ce = [_fmt(result["CE"][c]), _fmt(result["rel_CE"][c])] if with_ce else []
+        lines.append("| " + " | ".join([c, group_of(c), *(_fmt(per_sev[s]) for s in severities),
+                                        _fmt(result["per_corruption"][c]), *ce]) + " |")
+    lines.append("")
+    lines.append("| group | mean mIoU |\n|---|---:|")
+    lines.extend(f"| {g} | {_fmt(v)} |" for g, v in result["per_group"].items())
+    lines.append("")
+    summary = (f"clean mIoU {_fmt(result['clean'])}, mPC {_fmt(result['mPC'])}, rPC {_fmt(result['rPC'])}%"
+               + (f", mCE {_fmt(result['mCE'])}%, relative mCE {_fmt(result['rel_mCE'])}%" if with_ce else ""))
+    lines.append(summary + f" ({result['num_images']} images, {result['dataset']} {result['split']})")
+    return "\n".join(lines) + "\n"

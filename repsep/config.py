@@ -1,0 +1,373 @@
+"""Training configuration: frozen dataclasses loaded from YAML recipes, validated, overridable, saved resolved.
+
+A recipe (``repsep/configs/*.yaml`` or any YAML file) has the sections of :class:`TrainConfig`. The ``model``
+section names a registry entry (``name: rsseg_vit``) plus overrides of its :class:`repsep.models.ModelConfig`
+fields. Unknown keys and wrong types are :class:`UserError` naming the file (or ``--set`` item) and the dotted
+key. ``--set a.b=value`` overrides parse ``value`` as YAML. :func:`save_config` writes the resolved config,
+which loads back to an equal :class:`TrainConfig`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, Union
+
+import yaml
+
+from repsep.errors import UserError
+from repsep.io import atomic_write_text
+
+if TYPE_CHECKING:
+    from repsep.models import ModelConfig
+
+_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+RECIPES_DIR = Path(__file__).resolve().parent / "configs"
+DEFAULT_RECIPE = "synthcity_tiny_rsseg"
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Dataset and training augmentation (mmseg pipeline: resize to ``scale`` x ratio, crop, flip, photometric).
+
+    Sizes are (H, W) in pixels. ``batch_size`` is per process and per micro-batch: the effective batch is
+    ``batch_size x accum_steps x world_size``.
+    """
+
+    spec: str = "synthcity"
+    train_split: str = "train"
+    val_split: str = "val"
+    crop: tuple[int, int] = (512, 512)
+    scale: tuple[int, int] = (512, 1024)
+    ratio_range: tuple[float, float] = (0.5, 2.0)
+    cat_max_ratio: float = 0.75
+    flip_prob: float = 0.5
+    photometric: bool = True
+    batch_size: int = 2
+    num_workers: int = 2
+
+    def __post_init__(self):
+        _positive(self, "batch_size", "crop", "scale")
+        if self.num_workers < 0:
+            raise ValueError("num_workers: must be >= 0")
+        if not 0 < self.ratio_range[0] <= self.ratio_range[1]:
+            raise ValueError("ratio_range: must be (low, high) with 0 < low <= high")
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    """AdamW with layer-wise lr decay, head lr multiplier, poly schedule with linear warm-up, grad clipping.
+
+    ``lr`` is the peak lr of the last backbone block; block i of L gets ``lr * layer_decay ** (L + 1 - i)``, the
+    decode head ``lr * head_lr_mult``. Warm-up starts at ``warmup_ratio x`` the scheduled lr. ``clip_grad`` is a
+    max global grad norm (null = off).
+    """
+
+    lr: float = 6e-5
+    weight_decay: float = 0.01
+    betas: tuple[float, float] = (0.9, 0.999)
+    layer_decay: float = 1.0
+    head_lr_mult: float = 1.0
+    warmup_iters: int = 0
+    warmup_ratio: float = 1e-6
+    power: float = 1.0
+    clip_grad: float | None = None
+
+    def __post_init__(self):
+        _positive(self, "lr", "power")
+        if not 0 < self.layer_decay <= 1:
+            raise ValueError("layer_decay: must be in (0, 1]")
+        if self.warmup_iters < 0 or self.weight_decay < 0:
+            raise ValueError("warmup_iters and weight_decay: must be >= 0")
+
+
+@dataclass(frozen=True)
+class ScheduleConfig:
+    """Iteration counts: total optimizer steps, and every how many steps to validate / checkpoint / log.
+
+    ``val_interval`` 0 validates only at the end.
+    """
+
+    iters: int = 1000
+    val_interval: int = 0
+    ckpt_interval: int = 500
+    log_interval: int = 50
+
+    def __post_init__(self):
+        _positive(self, "iters", "ckpt_interval", "log_interval")
+        if self.val_interval < 0:
+            raise ValueError("val_interval: must be >= 0")
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """Validation inference: ``whole`` image or ``slide`` windows (``crop``, ``stride`` as (H, W)); ``scale``
+    resizes validation images first (null = native size); ``scales``/``flip`` are test-time augmentation."""
+
+    mode: Literal["whole", "slide"] = "whole"
+    crop: tuple[int, int] | None = None
+    stride: tuple[int, int] | None = None
+    scale: tuple[int, int] | None = None
+    scales: tuple[float, ...] = (1.0,)
+    flip: bool = False
+
+    def __post_init__(self):
+        if self.mode == "slide" and (self.crop is None or self.stride is None):
+            raise ValueError("crop/stride: slide mode needs both")
+        if not self.scales or min(self.scales) <= 0:
+            raise ValueError("scales: must be a non-empty list of positive factors")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything a training run depends on. ``amp`` is autocast precision (``none`` on CPU recipes)."""
+
+    model: ModelConfig
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    amp: Literal["none", "bf16", "fp16"] = "none"
+    accum_steps: int = 1
+    seed: int = 0
+    pretrained: str | None = None
+    """Local timm backbone checkpoint (.pth / .npz / .safetensors) loaded before training; null = random init."""
+
+    def __post_init__(self):
+        _positive(self, "accum_steps")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain nested dict (tuples as lists), the content of ``config.yaml``."""
+        return _plain(dataclasses.asdict(self))
+
+
+def _positive(obj: Any, *names: str) -> None:
+    for name in names:
+        v = getattr(obj, name)
+        if any(x <= 0 for x in (v if isinstance(v, tuple) else (v,))):
+            raise ValueError(f"{name}: must be positive, got {_plain(v)}")
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, dict):
+        return {k: _plain(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_plain(x) for x in v]
+    return v
+
+
+# ---- generic validation ---------------------------------------------------------------------------------------
+
+def _type_name(tp: Any) -> str:
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin is Literal:
+        return " | ".join(repr(a) for a in args)
+    if origin in (Union, types.UnionType):
+        return " | ".join("null" if a is type(None) else _type_name(a) for a in args)
+    if origin is tuple:
+        return f"list of {_type_name(args[0])}" if args[-1] is Ellipsis else f"list of {len(args)} numbers"
+    if dataclasses.is_dataclass(tp):
+        return "mapping"
+    return getattr(tp, "__name__", str(tp))
+
+
+def _coerce(value: Any, tp: Any, key: str, source: str) -> Any:
+    """``value`` checked against type ``tp`` (lists become tuples, ints become floats where a float is due)."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    bad = UserError(f"{source}: {key}: expected {_type_name(tp)}, got {value!r}")
+    if tp is Any:
+        return value
+    if origin in (Union, types.UnionType):
+        if value is None:
+            if type(None) in args:
+                return None
+            raise bad
+        for arg in (a for a in args if a is not type(None)):
+            try:
+                return _coerce(value, arg, key, source)
+            except UserError:
+                continue
+        raise bad
+    if origin is Literal:
+        if value in args and not isinstance(value, bool):
+            return value
+        raise bad
+    if dataclasses.is_dataclass(tp):
+        if isinstance(value, tp):
+            return value
+        if not isinstance(value, dict):
+            raise bad
+        return from_dict(tp, value, source, prefix=f"{key}.")
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise bad
+        if args[-1] is Ellipsis:
+            return tuple(_coerce(v, args[0], f"{key}[{i}]", source) for i, v in enumerate(value))
+        if len(value) != len(args):
+            raise bad
+        return tuple(_coerce(v, a, f"{key}[{i}]", source) for i, (v, a) in enumerate(zip(value, args, strict=True)))
+    if origin in (list, dict) or tp in (list, dict):
+        if not isinstance(value, origin or tp):
+            raise bad
+        return value
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise bad
+    if tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise bad
+    if tp is float:
+        if isinstance(value, str) and _NUMBER.match(value):  # YAML 1.1 reads 1e-4 (no dot) as a string
+            return float(value)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise bad
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        raise bad
+    raise TypeError(f"config type {tp!r} of {key} is not supported")
+
+
+def from_dict(cls: type, data: dict[str, Any], source: str, prefix: str = "") -> Any:
+    """Build dataclass ``cls`` from ``data``, validating keys and types; errors name ``source`` and the key."""
+    hints = typing.get_type_hints(cls, localns=_localns() if cls is TrainConfig else None)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    for k in data:
+        if k not in fields:
+            raise UserError(f"{source}: unknown key '{prefix}{k}' (known: {', '.join(fields)})")
+    kwargs = {}
+    for name, f in fields.items():
+        if name in data:
+            kwargs[name] = _coerce(data[name], hints[name], prefix + name, source)
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise UserError(f"{source}: missing key '{prefix}{name}'")
+    try:
+        return cls(**kwargs)
+    except (ValueError, TypeError, UserError) as e:  # __post_init__ checks (ModelConfig's name their key)
+        msg = str(e)
+        raise UserError(f"{source}: {msg if msg.startswith(prefix) else prefix + msg}") from None
+
+
+def _localns() -> dict[str, Any]:
+    from repsep.models import ModelConfig
+
+    return {"ModelConfig": ModelConfig}
+
+
+def _model_section(data: Any, source: str) -> ModelConfig:
+    """``{name: <registry name>, <field>: <override>, ...}`` -> ``model_config(name, **overrides)``.
+
+    A section listing every ModelConfig field (the ``config.yaml`` of a run) is taken as is.
+    """
+    from repsep.models import MODELS, ModelConfig, model_config
+
+    if not isinstance(data, dict):
+        raise UserError(f"{source}: model: expected a mapping with a 'name' key, got {data!r}")
+    if data.get("name") not in MODELS:
+        raise UserError(f"{source}: model.name: expected one of {', '.join(MODELS)}, got {data.get('name')!r}")
+    hints = typing.get_type_hints(ModelConfig)
+    for k in data:
+        if k not in hints:
+            raise UserError(f"{source}: unknown key 'model.{k}' (known: {', '.join(hints)})")
+    values = {k: _coerce(v, hints[k], f"model.{k}", source) for k, v in data.items()}
+    try:
+        if len(values) == len(hints):
+            return ModelConfig(**values)
+        return model_config(values.pop("name"), **values)
+    except UserError as e:
+        raise UserError(f"{source}: {e}") from None
+
+
+def config_from_dict(data: Any, source: str) -> TrainConfig:
+    """Validate a raw (YAML-parsed) recipe into a :class:`TrainConfig`."""
+    if not isinstance(data, dict):
+        raise UserError(f"{source}: expected a mapping of sections at the top level, got {type(data).__name__}")
+    if "model" not in data:
+        raise UserError(f"{source}: missing key 'model'")
+    return from_dict(TrainConfig, {**data, "model": _model_section(data["model"], source)}, source)
+
+
+# ---- files and overrides --------------------------------------------------------------------------------------
+
+def list_recipes() -> list[str]:
+    return sorted(p.stem for p in RECIPES_DIR.glob("*.yaml"))
+
+
+def resolve_recipe(name_or_path: str | Path) -> Path:
+    """A YAML path as given, or the name of a bundled recipe (``synthcity_tiny_rsseg``, with or without .yaml)."""
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    bundled = RECIPES_DIR / (path.name if path.suffix == ".yaml" else f"{path.name}.yaml")
+    if path.parent == Path(".") and bundled.is_file():
+        return bundled
+    raise UserError(f"{name_or_path}: config file not found (bundled recipes: {', '.join(list_recipes())})")
+
+
+def read_yaml(path: Path) -> Any:
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError(f"{path}: file not found") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise UserError(f"{path}: cannot read ({e})") from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"line {mark.line + 1}: " if mark is not None else ""
+        raise UserError(f"{path}: not valid YAML ({where}{getattr(e, 'problem', None) or e})") from None
+
+
+def apply_override(data: dict[str, Any], item: str) -> dict[str, Any]:
+    """A copy of ``data`` with ``item`` = ``"a.b.c=value"`` set (``value`` parsed as YAML)."""
+    key, sep, text = item.partition("=")
+    if not sep or not key or any(not part for part in key.split(".")):
+        raise UserError(f"--set {item}: expected KEY=VALUE with a dotted key, e.g. optim.lr=1e-4")
+    try:
+        value = yaml.safe_load(text) if text.strip() else None
+    except yaml.YAMLError:
+        raise UserError(f"--set {item}: value is not valid YAML") from None
+    out = dict(data)
+    node = out
+    *parents, last = key.split(".")
+    for i, part in enumerate(parents):
+        child = node.get(part, {})
+        if not isinstance(child, dict):
+            raise UserError(f"--set {item}: {'.'.join(parents[:i + 1])!r} is not a section")
+        node[part] = dict(child)
+        node = node[part]
+    node[last] = value
+    return out
+
+
+def load_config(name_or_path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> TrainConfig:
+    """Load, validate and override a recipe; each ``--set`` item is validated on its own and named in errors."""
+    path = resolve_recipe(name_or_path)
+    data = read_yaml(path)
+    cfg = config_from_dict(data, str(path))
+    for item in overrides:
+        data = apply_override(data, item)
+        cfg = config_from_dict(data, f"--set {item}")
+    return cfg
+
+
+class _Dumper(yaml.SafeDumper):
+    """Block-style mappings, one-line lists (``crop: [512, 512]``)."""
+
+
+_Dumper.add_representer(list, lambda d, v: d.represent_sequence("tag:yaml.org,2002:seq", v, flow_style=True))
+
+
+def dump_config(cfg: TrainConfig) -> str:
+    """The resolved config as YAML text (field order, deterministic)."""
+    return yaml.dump(cfg.to_dict(), Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=120)
+
+
+def save_config(cfg: TrainConfig, path: str | Path) -> None:
+    atomic_write_text(path, dump_config(cfg))

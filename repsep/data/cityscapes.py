@@ -1,0 +1,60 @@
+"""Cityscapes (Cordts et al., CVPR 2016) in its official layout, 19 train classes.
+
+``leftImg8bit/<split>/<city>/<stem>_leftImg8bit.png`` with ``gtFine/<split>/<city>/<stem>_gtFine_labelTrainIds.png``
+(preferred) or ``<stem>_gtFine_labelIds.png`` mapped through the official labelId -> trainId table.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from repsep.data.base import SegmentationDataset, Transform, invalid_values, list_files
+from repsep.data.labels import CITYSCAPES, LABELID_TO_TRAINID, MAX_CITYSCAPES_LABELID
+from repsep.errors import UserError
+
+IMAGE_SUFFIX = "_leftImg8bit.png"
+TRAINIDS_SUFFIX = "_gtFine_labelTrainIds.png"
+LABELIDS_SUFFIX = "_gtFine_labelIds.png"
+
+_VALID_TRAINIDS = np.zeros(256, dtype=bool)
+_VALID_TRAINIDS[: CITYSCAPES.num_classes] = True
+_VALID_TRAINIDS[CITYSCAPES.ignore_index] = True
+_VALID_LABELIDS = np.zeros(256, dtype=bool)
+_VALID_LABELIDS[: MAX_CITYSCAPES_LABELID + 1] = True
+
+
+class CityscapesDataset(SegmentationDataset):
+    """Cityscapes split ``train``/``val``/``test`` under ``root``; ids are ``<city>_<seq>_<frame>``."""
+
+    def __init__(self, root: str | Path, split: str, transform: Transform | None = None, *,
+                 spec: str | None = None) -> None:
+        root = Path(root)
+        if not root.is_dir():
+            raise UserError(f"{root}: Cityscapes root folder not found")
+        images = list_files(root / "leftImg8bit" / split, f"*/*{IMAGE_SUFFIX}", f"Cityscapes {split} images")
+        labels, ids = [], []
+        for image in images:
+            stem = image.name[: -len(IMAGE_SUFFIX)]
+            gt = root / "gtFine" / split / image.parent.name
+            label = gt / f"{stem}{TRAINIDS_SUFFIX}"
+            if not label.is_file():
+                label = gt / f"{stem}{LABELIDS_SUFFIX}"
+            if not label.is_file():
+                raise UserError(f"{image}: no label (expected {gt / (stem + TRAINIDS_SUFFIX)} or {LABELIDS_SUFFIX})")
+            labels.append(label)
+            ids.append(stem)
+        super().__init__(images, labels, ids, class_table=CITYSCAPES, spec=spec or f"cityscapes:{root}",
+                         split=split, transform=transform)
+
+    def decode_label(self, raw: np.ndarray, path: Path) -> np.ndarray:
+        if path.name.endswith(TRAINIDS_SUFFIX):
+            bad = invalid_values(raw, _VALID_TRAINIDS)
+            if bad:
+                raise UserError(f"{path}: values {bad[:8]} are not Cityscapes trainIds (0..18, 255 = ignore)")
+            return raw.astype(np.int64)
+        bad = invalid_values(raw, _VALID_LABELIDS)
+        if bad:
+            raise UserError(f"{path}: values {bad[:8]} are not Cityscapes labelIds (0..{MAX_CITYSCAPES_LABELID})")
+        return LABELID_TO_TRAINID[raw].astype(np.int64)

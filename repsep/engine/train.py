@@ -1,0 +1,328 @@
+"""Iteration-based training (mmseg style) with exact resume, DDP, AMP, gradient accumulation and validation.
+
+Output folder (``--out``): ``config.yaml`` (resolved), ``manifest.json``, ``metrics.jsonl`` (one JSON object per
+logged iteration and per validation), ``checkpoint_last.pt`` (every ``schedule.ckpt_interval`` iterations),
+``model_final.pt`` (deployed export) and ``DONE`` (written last).
+
+Exact resume: the data order is a pure function of (seed, sample position) (:class:`TrainSampler`), the
+checkpoint holds model, optimizer, scheduler, scaler and every rank's RNG states, and no RNG is drawn outside the
+training step, so stopping at iteration k and resuming gives bit-identical weights to an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import random
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Sampler
+
+from repsep.config import TrainConfig, config_from_dict, save_config
+from repsep.engine import distributed as dist
+from repsep.engine.checkpoint import export_model, load_state, rng_state, save_state, set_rng_state
+from repsep.engine.optim import PolyWarmupLR, build_adamw
+from repsep.errors import UserError
+from repsep.io import atomic_write_json, atomic_write_text
+from repsep.manifest import build_manifest
+
+OUTPUT_FILES = ("DONE", "checkpoint_last.pt", "model_final.pt", "metrics.jsonl", "config.yaml", "manifest.json")
+#: config keys that may change between a run and its resumption (they do not affect the weights)
+RESUME_FREE_KEYS = ("data.num_workers", "schedule.val_interval", "schedule.ckpt_interval", "schedule.log_interval")
+AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+class TrainSampler(Sampler[tuple[int, int]]):
+    """``(index, seed)`` keys of one rank for iterations ``[start_iter, stop_iter)``.
+
+    The sample stream is an endless sequence of epochs; epoch ``e`` is the permutation and the per-sample
+    transform seeds drawn from ``np.random.default_rng([seed, e])``. Iteration ``i`` consumes ``accum_steps``
+    micro-batches per rank; micro-batch ``m`` of rank ``r`` takes stream positions
+    ``((i * accum_steps + m) * world + r) * batch_size + [0, batch_size)``. The keys therefore depend only on
+    (seed, position): resuming at any iteration continues the same stream.
+    """
+
+    def __init__(self, length: int, seed: int, batch_size: int, start_iter: int, stop_iter: int, *,
+                 accum_steps: int = 1, rank: int = 0, world: int = 1):
+        if length <= 0:
+            raise ValueError("TrainSampler needs a non-empty dataset")
+        self.length, self.seed, self.batch_size = length, seed, batch_size
+        self.start_iter, self.stop_iter, self.accum_steps, self.rank, self.world = (
+            start_iter, stop_iter, accum_steps, rank, world)
+        self._epoch: tuple[int, np.ndarray, np.ndarray] | None = None
+
+    def epoch(self, e: int) -> tuple[np.ndarray, np.ndarray]:
+        """(permutation, seeds) of epoch ``e``."""
+        if self._epoch is None or self._epoch[0] != e:
+            rng = np.random.default_rng([self.seed, e])
+            self._epoch = (e, rng.permutation(self.length), rng.integers(0, 2**31 - 1, self.length))
+        return self._epoch[1], self._epoch[2]
+
+    def key(self, position: int) -> tuple[int, int]:
+        perm, seeds = self.epoch(position // self.length)
+        j = position % self.length
+        return int(perm[j]), int(seeds[j])
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        b = self.batch_size
+        for i in range(self.start_iter, self.stop_iter):
+            for m in range(self.accum_steps):
+                first = ((i * self.accum_steps + m) * self.world + self.rank) * b
+                for p in range(first, first + b):
+                    yield self.key(p)
+
+    def __len__(self) -> int:
+        return (self.stop_iter - self.start_iter) * self.accum_steps * self.batch_size
+
+
+# ---- output folder ---------------------------------------------------------------------------------------------
+
+def check_out_dir(out: Path, resume: bool, overwrite: bool) -> str:
+    """What to do with ``out``: ``fresh``, ``resume`` or ``done`` (finished, nothing to do). No side effects.
+
+    A finished run (DONE) or an unfinished one (any run file) is refused without ``--resume``/``--overwrite``.
+    """
+    if resume and overwrite:
+        raise UserError("--resume and --overwrite exclude each other")
+    if overwrite or not out.exists():
+        return "fresh"
+    if not out.is_dir():
+        raise UserError(f"{out}: exists and is not a folder")
+    if (out / "DONE").exists():
+        if resume:
+            return "done"
+        raise UserError(f"{out}: holds a finished run (DONE); pass --overwrite to replace it or choose another --out")
+    if any((out / f).exists() for f in OUTPUT_FILES):
+        if resume:
+            return "resume" if (out / "checkpoint_last.pt").exists() else "fresh"
+        raise UserError(f"{out}: holds an unfinished run; pass --resume to continue it or --overwrite to start over")
+    return "fresh"
+
+
+def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[prefix + k] = v
+    return out
+
+
+def _check_same_config(saved: dict[str, Any], cfg: TrainConfig, path: Path) -> None:
+    a, b = _flat(saved), _flat(cfg.to_dict())
+    diff = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k) and k not in RESUME_FREE_KEYS)
+    if diff:
+        shown = ", ".join(f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in diff[:4])
+        raise UserError(f"{path}: the run was started with a different config ({shown}); resume with the same "
+                        "config or start a new --out")
+
+
+# ---- metrics log ----------------------------------------------------------------------------------------------
+
+class MetricsLog:
+    """``metrics.jsonl``: rewritten atomically on every append (a reader never sees a partial line)."""
+
+    def __init__(self, path: Path, keep_until: int | None = None):
+        self.path = path
+        self.lines: list[str] = []
+        if keep_until is not None and path.exists():
+            self.lines = [ln for ln in path.read_text(encoding="utf-8").splitlines()
+                          if ln.strip() and json.loads(ln).get("iter", 0) <= keep_until]
+
+    def append(self, record: dict[str, Any]) -> None:
+        from repsep.io import _json_safe
+
+        self.lines.append(json.dumps(_json_safe(record), sort_keys=True, allow_nan=False))
+        atomic_write_text(self.path, "\n".join(self.lines) + "\n")
+
+
+# ---- training -------------------------------------------------------------------------------------------------
+
+def _seed_all(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def _amp_context(device: torch.device, amp: str):
+    if amp == "none":
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=AMP_DTYPES[amp])
+
+
+def _build_datasets(cfg: TrainConfig):
+    from repsep.data import open_dataset
+    from repsep.data.transforms import EvalTransform, TrainTransform
+
+    d = cfg.data
+    train_tf = TrainTransform(crop_size=d.crop, ratio_range=d.ratio_range, scale=d.scale,
+                              cat_max_ratio=d.cat_max_ratio, flip_prob=d.flip_prob, photometric=d.photometric)
+    train_ds = open_dataset(d.spec, d.train_split, transform=train_tf)
+    val_ds = open_dataset(d.spec, d.val_split, transform=EvalTransform(scale=cfg.eval.scale))
+    if train_ds.class_table.num_classes != cfg.model.num_classes:
+        raise UserError(f"model.num_classes: {cfg.model.num_classes} but dataset {d.spec!r} has "
+                        f"{train_ds.class_table.num_classes} classes")
+    return train_ds, val_ds
+
+
+def validate(model: torch.nn.Module, dataset, cfg: TrainConfig, device: torch.device,
+             progress: bool | None = None) -> dict[str, Any]:
+    """mIoU / aAcc / mAcc of ``model`` on ``dataset`` with the config's eval settings (sharded across ranks)."""
+    from repsep.engine.inference import evaluate_dataset
+    from repsep.metrics import SegEvaluator
+
+    table = dataset.class_table
+    evaluator = SegEvaluator(table.num_classes, table.ignore_index, list(table.classes))
+    e = cfg.eval
+    evaluate_dataset(model, dataset, evaluator, mode=e.mode, crop=e.crop, stride=e.stride, scales=e.scales,
+                     flip=e.flip, device=device, num_workers=cfg.data.num_workers, progress=progress)
+    return evaluator.evaluate()
+
+
+def train(cfg: TrainConfig, out: str | Path, *, resume: bool = False, overwrite: bool = False,
+          stop_at: int | None = None, progress: bool | None = None) -> dict[str, Any]:
+    """Train ``cfg`` into ``out``; returns ``{"status", "iter", "val"}`` (the last validation, if any).
+
+    ``stop_at``: stop after that iteration with a checkpoint but no export/DONE (a time-limited job slot);
+    ``--resume`` continues it. Works the same in one process and under ``torchrun`` (only rank 0 writes).
+    """
+    from tqdm import tqdm
+
+    from repsep.models import build_model
+
+    out = Path(out)
+    device = dist.init_from_env()
+    rank, world, main = dist.rank(), dist.world_size(), dist.is_main()
+    action = check_out_dir(out, resume, overwrite)
+    if action == "done":
+        return {"status": "done", "iter": cfg.schedule.iters, "val": None}
+    ckpt_path = out / "checkpoint_last.pt"
+    state = load_state(ckpt_path) if action == "resume" else None
+    if state is not None:
+        _check_same_config(state["config"], cfg, ckpt_path)
+    train_ds, val_ds = _build_datasets(cfg)
+    _seed_all(cfg.seed)
+    model = build_model(cfg.model)
+    if cfg.pretrained and state is None:
+        from repsep.models import load_pretrained
+
+        load_pretrained(model.backbone, cfg.pretrained)
+    dist.barrier()  # every rank has checked its inputs before rank 0 touches the folder
+    if main:
+        if overwrite:
+            for name in OUTPUT_FILES:
+                (out / name).unlink(missing_ok=True)
+        out.mkdir(parents=True, exist_ok=True)
+        save_config(cfg, out / "config.yaml")
+        atomic_write_json(out / "manifest.json", build_manifest(
+            "train", seeds={"seed": cfg.seed}, config=cfg.to_dict(),
+            inputs={"dataset": cfg.data.spec, "pretrained": cfg.pretrained, "world_size": world}))
+    model.to(device)
+    if world > 1 and device.type == "cuda":
+        model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    o, s = cfg.optim, cfg.schedule
+    optimizer = build_adamw(model, o.lr, o.weight_decay, o.betas, o.layer_decay, o.head_lr_mult)
+    scheduler = PolyWarmupLR(optimizer, s.iters, o.power, o.warmup_iters, o.warmup_ratio)
+    scaler = torch.amp.GradScaler(device.type, enabled=cfg.amp == "fp16")
+    start = 0
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        scaler.load_state_dict(state["scaler"])
+        start = int(state["iter"])
+    ddp = model if world == 1 else torch.nn.parallel.DistributedDataParallel(
+        model, device_ids=[device.index] if device.type == "cuda" else None)
+
+    stop = s.iters if stop_at is None else min(stop_at, s.iters)
+    d = cfg.data
+    sampler = TrainSampler(len(train_ds), cfg.seed, d.batch_size, start, stop, accum_steps=cfg.accum_steps,
+                           rank=rank, world=world)
+    loader = DataLoader(train_ds, batch_size=d.batch_size, sampler=sampler, num_workers=d.num_workers,
+                        pin_memory=device.type == "cuda", generator=torch.Generator(),
+                        persistent_workers=False)
+    if state is not None and len(state["rng"]) == world:
+        set_rng_state(state["rng"][rank])
+    else:
+        _seed_all(cfg.seed + 1000 * rank + start)
+    log = MetricsLog(out / "metrics.jsonl", keep_until=start if state is not None else None)
+    if main and state is None:
+        log.append({"iter": 0, "event": "start", "world_size": world})
+
+    batches = iter(loader)
+    last_val: dict[str, Any] | None = None
+    bar = tqdm(total=s.iters, initial=start, desc="train", unit="it", dynamic_ncols=True,
+               disable=(not main) if progress is None else not progress)
+    model.train()
+    for it in range(start + 1, stop + 1):
+        sums: dict[str, torch.Tensor] = {}
+        for m in range(cfg.accum_steps):
+            batch = next(batches)
+            images = batch["image"].to(device, non_blocking=True)
+            labels = batch["label"].to(device, non_blocking=True)
+            sync = ddp.no_sync() if world > 1 and m < cfg.accum_steps - 1 else contextlib.nullcontext()
+            with sync:
+                with _amp_context(device, cfg.amp):
+                    losses = model.losses(ddp(images), labels)
+                scaler.scale(losses["loss"] / cfg.accum_steps).backward()
+            for k, v in losses.items():
+                sums[k] = sums.get(k, 0.0) + v.detach().float() / cfg.accum_steps
+        if o.clip_grad is not None:
+            scaler.unscale_(optimizer)
+            torch.nn.utils.clip_grad_norm_(model.parameters(), o.clip_grad)
+        scaler.step(optimizer)
+        scaler.update()
+        optimizer.zero_grad(set_to_none=True)
+        lr = max(g["lr"] / g["lr_scale"] for g in optimizer.param_groups)
+        scheduler.step()
+        bar.update(1)
+
+        if it % s.log_interval == 0 or it == s.iters:
+            names = sorted(sums)
+            vals = dist.all_reduce_sum(torch.stack([sums[k] for k in names]).cpu()) / world
+            record = {"iter": it, "lr": lr, **{k: float(v) for k, v in zip(names, vals, strict=True)}}
+            if main:
+                log.append(record)
+            bar.set_postfix(loss=f"{record['loss']:.4f}", lr=f"{lr:.2e}")
+            if not math.isfinite(record["loss"]):
+                raise UserError(f"training diverged at iteration {it} (loss {record['loss']}); lower optim.lr or "
+                                "enable optim.clip_grad")
+        if (s.val_interval and it % s.val_interval == 0) or it == s.iters:
+            result = validate(model, val_ds, cfg, device, progress)
+            last_val = {"iter": it, "event": "val", **{k: result[k] for k in ("mIoU", "aAcc", "mAcc")}}
+            if main:
+                log.append(last_val)
+                bar.write(f"iter {it}: val mIoU {result['mIoU']:.2f}  aAcc {result['aAcc']:.2f}")
+        if it % s.ckpt_interval == 0 or it == stop:
+            rngs = dist.all_gather_object(rng_state())
+            if main:
+                save_state(ckpt_path, {
+                    "iter": it, "config": cfg.to_dict(), "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                    "scaler": scaler.state_dict(), "rng": rngs,
+                    "data": {"seed": cfg.seed, "world_size": world, "batch_size": d.batch_size,
+                             "accum_steps": cfg.accum_steps,
+                             "samples_seen": it * d.batch_size * cfg.accum_steps * world}})
+    bar.close()
+    if stop < s.iters:
+        dist.barrier()
+        return {"status": "stopped", "iter": stop, "val": last_val}
+    if main:
+        export_model(out / "model_final.pt", model, cfg.model, train_ds.class_table, cfg.data.spec, cfg.to_dict())
+        atomic_write_text(out / "DONE", f"iter {s.iters}\n")
+    dist.barrier()
+    return {"status": "finished", "iter": s.iters, "val": last_val}
+
+
+def load_run_config(out: str | Path) -> TrainConfig:
+    """The resolved config saved in a run folder."""
+    from repsep.config import read_yaml
+
+    path = Path(out) / "config.yaml"
+    return config_from_dict(read_yaml(path), str(path))

@@ -1,0 +1,156 @@
+"""``ModelConfig``: every choice that defines a segmenter, as plain fields.
+
+The paper (Hong et al., arXiv 2212.13764) gives no architecture details beyond its abstract, so most fields below
+are reconstructions (see ``docs/models.md`` and the reference note section 3); their docstrings say RECONSTRUCTION.
+``dataclasses.asdict(cfg)`` holds only ints, floats, bools, strings, None and tuples, so it round-trips through YAML
+and a ``weights_only`` checkpoint: ``ModelConfig.from_dict(asdict(cfg)) == cfg`` (lists come back as tuples).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from repsep.errors import UserError
+
+DISCREPANCY_MODES = ("avgpool", "laplacian")
+GATE_MODES = ("softmax", "sigmoid")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """A segmenter: backbone (timm) + decoder (baseline or RSSeg parts switched on).
+
+    Build one with :func:`repsep.models.model_config` (named factory + size preset + overrides) rather than by
+    hand; ``size`` is applied by that function and only recorded here.
+    """
+
+    name: str = "rsseg_vit"
+    """Registry name the config was made from (``baseline_vit``, ``rsseg_vit``, ``baseline_pvt``, ``rsseg_pvt``)."""
+    size: str = "tiny"
+    """Size preset it was made from (see ``repsep.models.registry.SIZES``), or ``custom``."""
+    backbone: str = "vit_tiny_patch16_384"
+    """timm model name: a plain ViT (``vit_*``) or a pyramid ViT (``pvt_v2_*``); never downloaded."""
+    num_classes: int = 19
+    img_size: int | tuple[int, int] | None = None
+    """ViT position-embedding grid size in pixels (None: timm default, 384 for ``*_384``); any input size works."""
+    patch_size: int | None = None
+    """ViT patch size (None: timm default)."""
+    depth: int | None = None
+    """ViT blocks (None: timm default)."""
+    embed_dim: int | None = None
+    """ViT width (None: timm default)."""
+    num_heads: int | None = None
+    """ViT attention heads (None: timm default)."""
+    stage_depths: tuple[int, ...] = ()
+    """Pyramid ViT blocks per stage (empty: timm default)."""
+    drop_path: float = 0.1
+    """Stochastic depth rate of the backbone."""
+    taps: tuple[int, ...] = ()
+    """ViT blocks (1-based) feeding the K decoder stages. Empty: the end of each quarter of depth (3,6,9,12 for
+    ViT-B; 6,12,18,24 for ViT-L), as ViT-Adapter splits ViTs. RECONSTRUCTION. Pyramid ViTs always tap their 4
+    stages."""
+    pathway: bool = True
+    """Decoupled local pathway: conv stem (ViT-Adapter SpatialPriorModule to stride 8; for pyramid ViTs a stride-2
+    conv on stage 1) + local-patch discrepancy enhancement. Off = the baseline decoder."""
+    sasm: bool = True
+    """Spatially adaptive separation module: per-pixel gate between local L and global G + auxiliary FCN head."""
+    dca: bool = True
+    """Discriminative cross-attention: OCR-style pixel->region attention + auxiliary region classification."""
+    width: int = 32
+    """Channels of the pathway stages, SASM, DCA and heads (C_l; 128-192 at real sizes). RECONSTRUCTION."""
+    stem_width: int = 16
+    """Channels of the conv stem before stride 8 (ViT-Adapter uses 64). RECONSTRUCTION."""
+    low_level_width: int = 16
+    """Channels the stride-4 feature is projected to before the final head (DeepLabV3+ uses 48). RECONSTRUCTION."""
+    blocks_per_stage: int = 2
+    """BasicBlocks (3x3-3x3, BN, ReLU) per decoder stage. RECONSTRUCTION."""
+    discrepancy: str = "avgpool"
+    """Local-patch discrepancy d(x): ``avgpool`` = x - AvgPool3x3(x); ``laplacian`` = learnable depthwise 3x3 conv
+    initialised to the same high-pass kernel. RECONSTRUCTION."""
+    sasm_gate: str = "softmax"
+    """SASM gate: ``softmax`` over the two inputs per pixel, or ``sigmoid`` g*L + (1-g)*G. RECONSTRUCTION."""
+    dca_key_channels: int = 32
+    """Key/query/value channels of the DCA attention (OCR uses 256). RECONSTRUCTION."""
+    dropout: float = 0.1
+    """Dropout before the 1x1 classifiers (main and auxiliary)."""
+    aux_weight: float = 0.4
+    """Weight of the auxiliary (coarse) FCN head's cross-entropy (mmseg/DDRNet convention). RECONSTRUCTION."""
+    sep_weight: float = 0.0
+    """Weight of the optional pixel-to-centroid margin loss on the SASM feature (try 0.1). RECONSTRUCTION."""
+    sep_margin: float = 0.5
+    """Class means are pushed apart until their cosine similarity is at most this. RECONSTRUCTION."""
+    dca_weight: float = 0.4
+    """Total weight of DCA's region classification losses, (a) soft regions with an 'absent' class and (b)
+    ground-truth regions, averaged (Region Rebalance's region loss). RECONSTRUCTION."""
+    dca_label_smoothing: float = 0.0
+    """Label smoothing of the region classification losses (Region Rebalance exposes one). RECONSTRUCTION."""
+    ohem: bool = False
+    """Online hard example mining for the main loss (mmseg OHEMPixelSampler; DDRNet used it on Cityscapes)."""
+    ohem_thresh: float = 0.7
+    """OHEM: keep pixels whose ground-truth probability is below this ..."""
+    ohem_min_kept: int = 100000
+    """... and at least this many of the hardest pixels per batch."""
+    ignore_index: int = 255
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, list):
+                value = tuple(value)
+            object.__setattr__(self, f.name, _check_type(f.name, str(f.type), value))
+        if self.discrepancy not in DISCREPANCY_MODES:
+            raise UserError(f"model.discrepancy: {self.discrepancy!r} is not one of {', '.join(DISCREPANCY_MODES)}")
+        if self.sasm_gate not in GATE_MODES:
+            raise UserError(f"model.sasm_gate: {self.sasm_gate!r} is not one of {', '.join(GATE_MODES)}")
+        for name in ("num_classes", "width", "stem_width", "low_level_width", "blocks_per_stage", "dca_key_channels"):
+            if getattr(self, name) < 1:
+                raise UserError(f"model.{name}: must be >= 1, got {getattr(self, name)}")
+        if any(t < 1 for t in self.taps) or list(self.taps) != sorted(set(self.taps)):
+            raise UserError(f"model.taps: increasing block numbers from 1 expected, got {list(self.taps)}")
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ModelConfig:
+        """Rebuild from ``asdict`` output (e.g. read from YAML or a checkpoint); unknown keys are a UserError."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise UserError(f"model: unknown field(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        return cls(**d)
+
+    @property
+    def is_pyramid(self) -> bool:
+        return self.backbone.startswith("pvt_v2_")
+
+    @property
+    def aux_modules(self) -> tuple[str, ...]:
+        """Names of the training-only modules, which ``Segmentor.deploy()`` removes.
+
+        The FCN head is auxiliary unless DCA uses it as its coarse prediction at inference.
+        """
+        names = []
+        if self.sasm and not self.dca:
+            names.append("aux_head")
+        if self.dca:
+            names.append("region_classifier")
+        return tuple(names)
+
+
+def _check_type(name: str, annotation: str, value: Any) -> Any:
+    """Check ``value`` against the simple annotations used above; ints are accepted for floats."""
+    options = {a.strip() for a in annotation.split("|")}
+    ints = isinstance(value, tuple) and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+    ok = {
+        "None": value is None,
+        "bool": isinstance(value, bool),
+        "int": isinstance(value, int) and not isinstance(value, bool),
+        "float": isinstance(value, (int, float)) and not isinstance(value, bool),
+        "str": isinstance(value, str),
+        "tuple[int, ...]": ints,
+        "tuple[int, int]": ints and len(value) == 2,
+    }
+    matched = [o for o in options if ok.get(o)]
+    if not matched:
+        raise UserError(f"model.{name}: expected {annotation}, got {value!r}")
+    return float(value) if matched == ["float"] else value

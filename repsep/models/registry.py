@@ -1,0 +1,136 @@
+"""Named model factories: ``MODELS[name](**overrides) -> ModelConfig`` and :func:`model_config`.
+
+Four names, two families (plain ViT, pyramid ViT) x (baseline, RSSeg). A size comes from ``size=`` (a preset
+below) or from ``backbone=`` (a timm name; the matching preset if there is one, else ``custom`` with timm's
+backbone defaults and the real-size decoder). ``rsseg_*`` take the ablation switches ``pathway``, ``sasm`` and
+``dca``, so the ladder baseline -> +pathway -> +SASM -> +DCA is::
+
+    model_config("baseline_vit", size="L")
+    model_config("rsseg_vit", size="L", sasm=False, dca=False)
+    model_config("rsseg_vit", size="L", dca=False)
+    model_config("rsseg_vit", size="L")
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+from repsep.errors import UserError
+from repsep.models.config import ModelConfig
+
+# Decoder of the real sizes: pathway width 128 (192 for ViT-B/L), ViT-Adapter stem 64, DeepLabV3+ low-level 48,
+# OCR key channels 256 (128 for the smallest backbones). RECONSTRUCTION: the paper gives no widths.
+_DECODER = dict(width=128, stem_width=64, low_level_width=48, dca_key_channels=256, drop_path=0.1)
+_TINY_DECODER = dict(width=32, stem_width=16, low_level_width=16, dca_key_channels=32, drop_path=0.0)
+
+SIZES: dict[str, dict[str, dict[str, Any]]] = {
+    "vit": {
+        "tiny": dict(_TINY_DECODER, backbone="vit_tiny_patch16_384", depth=4, embed_dim=96, num_heads=3),
+        "T": dict(_DECODER, backbone="vit_tiny_patch16_384", dca_key_channels=128),
+        "S": dict(_DECODER, backbone="vit_small_patch16_384", dca_key_channels=128),
+        "B": dict(_DECODER, backbone="vit_base_patch16_384", width=192),
+        "L": dict(_DECODER, backbone="vit_large_patch16_384", width=192, drop_path=0.3),
+    },
+    "pvt": {
+        "tiny": dict(_TINY_DECODER, backbone="pvt_v2_b0", stage_depths=(1, 1, 1, 1)),
+        "b0": dict(_DECODER, backbone="pvt_v2_b0", dca_key_channels=128),
+        "b1": dict(_DECODER, backbone="pvt_v2_b1"),
+        "b2": dict(_DECODER, backbone="pvt_v2_b2"),
+    },
+}
+"""Size presets per family. ``tiny`` (4 blocks of width 96 / PVTv2-b0 with one block per stage, decoder width 32)
+is for tests and SynthCity on a laptop CPU."""
+
+_SWITCHES = ("pathway", "sasm", "dca")
+_PREFIX = {"vit": "vit_", "pvt": "pvt_v2_"}
+
+
+def _make(name: str, family: str, size: str | None, overrides: dict[str, Any]) -> ModelConfig:
+    sizes = SIZES[family]
+    backbone = overrides.get("backbone")
+    if backbone is not None and not str(backbone).startswith(_PREFIX[family]):
+        raise UserError(f"model.backbone: {name} needs a {_PREFIX[family]}* backbone, got {backbone!r}")
+    if size is None:
+        matches = [k for k, v in sizes.items() if k != "tiny" and v["backbone"] == backbone]
+        size = "tiny" if backbone is None else (matches[0] if matches else "custom")
+    if size == "custom":
+        if backbone is None:
+            raise UserError(f"model.size: size 'custom' needs a backbone= for {name}")
+        preset = dict(_DECODER)
+    elif size in sizes:
+        preset = dict(sizes[size])
+        if backbone is not None and backbone != preset["backbone"]:
+            raise UserError(f"model.size: size {size!r} means backbone {preset['backbone']}, not {backbone}; "
+                            "give one of size or backbone")
+    else:
+        raise UserError(f"model.size: {size!r} is not one of {', '.join([*sizes, 'custom'])} for {name}")
+    fields = {f.name for f in dataclasses.fields(ModelConfig)}
+    unknown = sorted(set(overrides) - fields)
+    if unknown or "name" in overrides:
+        raise UserError(f"model: unknown or fixed field(s) {', '.join(unknown or ['name'])} for {name}; "
+                        f"settable: {', '.join(sorted(fields - {'name', 'size'}))}")
+    return ModelConfig(**{**preset, **overrides, "name": name, "size": size})
+
+
+def baseline_vit(size: str | None = None, **overrides: Any) -> ModelConfig:
+    """Plain ViT + the baseline decoder (RSSeg's decoder without stem, discrepancy, SASM and DCA)."""
+    _no_switches("baseline_vit", overrides)
+    return _make("baseline_vit", "vit", size, {**overrides, "pathway": False, "sasm": False, "dca": False})
+
+
+def rsseg_vit(size: str | None = None, pathway: bool = True, sasm: bool = True, dca: bool = True,
+              **overrides: Any) -> ModelConfig:
+    """Plain ViT + RSSeg: decoupled two-pathway network, SASM, DCA (each switchable)."""
+    return _make("rsseg_vit", "vit", size, {**overrides, "pathway": pathway, "sasm": sasm, "dca": dca})
+
+
+def baseline_pvt(size: str | None = None, **overrides: Any) -> ModelConfig:
+    """Pyramid ViT (PVTv2) + the baseline decoder."""
+    _no_switches("baseline_pvt", overrides)
+    return _make("baseline_pvt", "pvt", size, {**overrides, "pathway": False, "sasm": False, "dca": False})
+
+
+def rsseg_pvt(size: str | None = None, pathway: bool = True, sasm: bool = True, dca: bool = True,
+              **overrides: Any) -> ModelConfig:
+    """Pyramid ViT (PVTv2) + RSSeg; the local pathway starts from stage 1 instead of a conv stem."""
+    return _make("rsseg_pvt", "pvt", size, {**overrides, "pathway": pathway, "sasm": sasm, "dca": dca})
+
+
+def _no_switches(name: str, overrides: dict[str, Any]) -> None:
+    given = [s for s in _SWITCHES if s in overrides]
+    if given:
+        raise UserError(f"model: {name} has no RSSeg parts to switch ({', '.join(given)}); use rsseg_"
+                        f"{name.split('_')[1]} with pathway/sasm/dca switches")
+
+
+MODELS: dict[str, Callable[..., ModelConfig]] = {
+    "baseline_vit": baseline_vit,
+    "rsseg_vit": rsseg_vit,
+    "baseline_pvt": baseline_pvt,
+    "rsseg_pvt": rsseg_pvt,
+}
+
+
+def model_config(name: str, **overrides: Any) -> ModelConfig:
+    """``MODELS[name](**overrides)``; an unknown name or field is a UserError listing the options."""
+    if name not in MODELS:
+        raise UserError(f"model: unknown model {name!r}; choose one of {', '.join(MODELS)}")
+    return MODELS[name](**overrides)
+
+
+def parse_overrides(items: list[str], option: str = "--set") -> dict[str, Any]:
+    """``["width=192", "taps=[6,12,18,24]", "dca=false"]`` -> dict; values are parsed as YAML scalars/lists."""
+    import yaml
+
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UserError(f"{option} {item!r}: expected key=value")
+        try:
+            out[key.strip()] = yaml.safe_load(value) if value.strip() else None
+        except yaml.YAMLError:
+            raise UserError(f"{option} {item!r}: cannot parse the value") from None
+    return out

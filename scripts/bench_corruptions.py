@@ -1,0 +1,113 @@
+"""Reference (imagecorruptions) vs torch backend: seconds per image for every corruption and severity.
+
+    .venv/bin/python scripts/bench_corruptions.py                       # all 19 x 5 at 1024x2048, 2 images
+    .venv/bin/python scripts/bench_corruptions.py --corruptions fog,zoom_blur --severities 3 --images 1
+    .venv/bin/python scripts/bench_corruptions.py --size 512x1024 --devices cpu,cuda --json bench.json
+
+Both backends corrupt the same SynthCity images (rendered at --size) with the same seeds. The reference runs image
+by image; the torch backend gets the whole batch on each device (CPU, and CUDA when asked and present). Each
+(corruption, backend, device) is warmed up once on the first image before timing (numba JIT, FFT plans, texture
+caches). Rows print as they finish; the summary gives the whole-suite ratio over the natively ported corruptions
+(sum of reference times / sum of torch times) and over everything (fallbacks included, where torch = reference).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import torch
+
+
+def synthcity_images(n: int, size: tuple[int, int], seed: int = 0) -> np.ndarray:
+    """``n`` SynthCity val scenes rendered at ``size``: uint8 [n, H, W, 3]."""
+    from repsep.data.synthcity import image_rng, render_scene
+
+    return np.stack([render_scene(image_rng(seed, "val", i), size)[0] for i in range(n)])
+
+
+def _timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    from corruptions.backends import get_backend
+    from corruptions.suite import ALL_CORRUPTIONS, image_seed, parse_severities, resolve_corruptions
+    from repsep.io import atomic_write_json
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--corruptions", default=None, help="comma-separated names (default: every corruption)")
+    parser.add_argument("--suite", default="all", help="named suite when --corruptions is not given: all, "
+                                                        "cityscapes-c, ade20k-c")
+    parser.add_argument("--severities", default="1-5", help="e.g. 1-5, 3 or 1,3,5")
+    parser.add_argument("--images", type=int, default=2, help="images per cell (the torch batch size)")
+    parser.add_argument("--size", default="1024x2048", help="HxW of the rendered images")
+    parser.add_argument("--devices", default="cpu", help="torch devices, e.g. cpu or cpu,cuda (cuda skipped if absent)")
+    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's choice)")
+    parser.add_argument("--json", default=None, help="also write the rows and totals to this JSON file")
+    args = parser.parse_args()
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    names = resolve_corruptions(args.suite, args.corruptions)
+    severities = parse_severities(args.severities)
+    h, w = (int(v) for v in args.size.lower().split("x"))
+    devices = [d for d in args.devices.split(",") if d != "cuda" or torch.cuda.is_available()]
+    images = synthcity_images(args.images, (h, w))
+    ids = [f"bench_{i}" for i in range(len(images))]
+    reference, torch_backend = get_backend("reference"), get_backend("torch")
+    batches = {d: torch.from_numpy(images).to(d) for d in devices}
+
+    def run_torch(device: str, name: str, severity: int, seeds: list[int]) -> None:
+        torch_backend.corrupt_batch(batches[device], name, severity, seeds)
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+
+    print(f"seconds per image, {len(images)} SynthCity images of {h}x{w}; torch threads {torch.get_num_threads()}")
+    header = ["corruption", "sev", "backend", "reference"] + [f"torch {d}" for d in devices] + [
+        f"ratio {d}" for d in devices]
+    print("| " + " | ".join(header) + " |")
+    print("|---|---:|---|" + "---:|" * (1 + 2 * len(devices)))
+    rows = []
+    for name in names:
+        produced_by = torch_backend.backend_for(name)
+        seeds0 = [image_seed(i, name, severities[0]) for i in ids]
+        reference.corrupt(images[0], name, severities[0], seeds0[0])  # warm-up
+        for d in devices:
+            run_torch(d, name, severities[0], seeds0[:1])
+        for severity in severities:
+            seeds = [image_seed(i, name, severity) for i in ids]
+            ref_t = _timed(lambda s=severity, sd=seeds: [reference.corrupt(im, name, s, k)
+                                                         for im, k in zip(images, sd, strict=True)])
+            row = {"corruption": name, "severity": severity, "backend": produced_by,
+                   "reference": ref_t / len(images)}
+            for d in devices:
+                row[f"torch_{d}"] = _timed(lambda d=d, s=severity, sd=seeds: run_torch(d, name, s, sd)) / len(images)
+            rows.append(row)
+            cells = [f"{row['reference']:.4f}"] + [f"{row[f'torch_{d}']:.4f}" for d in devices] + [
+                f"{row['reference'] / row[f'torch_{d}']:.1f}x" for d in devices]
+            print(f"| {name} | {severity} | {produced_by} | " + " | ".join(cells) + " |", flush=True)
+
+    totals = {}
+    for scope, keep in (("ported", lambda r: r["backend"] == "torch"), ("all", lambda r: True)):
+        chosen = [r for r in rows if keep(r)]
+        if not chosen:
+            continue
+        ref_sum = sum(r["reference"] for r in chosen)
+        for d in devices:
+            t_sum = sum(r[f"torch_{d}"] for r in chosen)
+            totals[f"{scope}_{d}"] = {"reference_s": ref_sum, "torch_s": t_sum, "ratio": ref_sum / t_sum}
+            print(f"whole suite ({scope}: {len({r['corruption'] for r in chosen})} corruptions x "
+                  f"{len(severities)} severities), torch {d}: reference {ref_sum:.2f} s vs torch {t_sum:.2f} s "
+                  f"per image -> {ref_sum / t_sum:.1f}x")
+    if args.json:
+        atomic_write_json(args.json, {"size": [h, w], "images": len(images), "devices": devices,
+                                      "threads": torch.get_num_threads(), "rows": rows, "totals": totals,
+                                      "corruptions_known": list(ALL_CORRUPTIONS)})
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,271 @@
+"""``repsep-bench report`` on hand-made train/eval/corrupt/analyze folders (files as docs/INTERFACES.md specifies).
+
+Three models share the same per-image unions; the two RSSeg variants gain a fixed number of intersection pixels
+per class in every image and cell, so every mIoU difference is a known constant (+5 and +10 points) and the
+bootstrap intervals collapse onto it.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+import analysis.report as report
+from analysis.bootstrap import miou_from_sums
+from analysis.features import SIMILARITY_METRICS
+from analysis.report import build_report
+from analysis.run import SEPARATION_METRICS
+from corruptions.metrics import robustness_summary
+from repsep.cli import main
+from repsep.errors import UserError
+
+N = 12
+UNION = np.array([100, 200, 400])  # per image and class
+CELLS = {"gaussian_noise": (1, 2), "shot_noise": (1, 2), "defocus_blur": (1, 2)}
+MODELS = {  # name: (pathway, sasm, dca), intersection gain per class (= +5 or +10 mIoU points)
+    "vit_base": ((False, False, False), np.array([0, 0, 0])),
+    "vit_pathway": ((True, False, False), np.array([5, 10, 20])),
+    "rsseg": ((True, True, True), np.array([10, 20, 40])),
+}
+
+
+def _areas(gain: np.ndarray, drop: float, rng_seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Per-image (intersect, union) [N, 3]: a shared base fraction of the union, minus ``drop``, plus ``gain``."""
+    frac = np.random.default_rng(rng_seed).uniform(0.5, 0.85, size=(N, 3))
+    union = np.tile(UNION, (N, 1))
+    return (np.floor(frac * (1 - drop) * union) + gain).astype(np.int64), union
+
+
+def _miou(intersect: np.ndarray, union: np.ndarray) -> float:
+    return float(miou_from_sums(intersect.sum(0), union.sum(0)))
+
+
+def _write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+
+
+def _manifest(folder: Path, kind: str, inputs: dict) -> None:
+    _write(folder / "manifest.json", json.dumps({"kind": kind, "command": f"repsep-bench {kind} --out {folder.name}",
+                                                 "config_hash": "abc", "git_commit": "0" * 40, "inputs": inputs}))
+
+
+def make_train(root: Path, name: str, switches: tuple[bool, bool, bool]) -> Path:
+    folder = root / name
+    model = {"name": "rsseg_vit", "backbone": "vit_tiny_patch16_384", **dict(zip(("pathway", "sasm", "dca"),
+                                                                                switches, strict=True))}
+    _write(folder / "config.yaml", yaml.safe_dump({"model": model, "seed": 0}))
+    _write(folder / "model_info.json", json.dumps({"params": {"inference": 5_000_000 + 100_000 * sum(switches)},
+                                                   "gmacs": {"total": 1.5}, "image_size": [64, 128]}))
+    _write(folder / "DONE", "")
+    _manifest(folder, "train", {"dataset": "synthcity"})
+    return folder
+
+
+def make_eval(root: Path, name: str, gain: np.ndarray, *, scales=(1.0,), flip=False, ids=None) -> Path:
+    folder = root / f"eval_{name}{'_ms' if flip else ''}"
+    inter, union = _areas(gain, 0.0)
+    miou = _miou(inter, union) + (1.0 if flip else 0.0)
+    _write(folder / "metrics.json", json.dumps({"mIoU": miou, "aAcc": 90.0, "mAcc": 80.0, "model": name,
+                                                "dataset": "synthcity", "mode": "whole", "scales": list(scales),
+                                                "flip": flip, "num_images": N, "per_class": {}}))
+    ids = np.array(ids if ids is not None else [f"img_{i:03d}" for i in range(N)], dtype=str)
+    np.savez(folder / "per_image.npz", ids=ids, intersect=inter, union=union, pred_area=union, label_area=union)
+    _manifest(folder, "eval", {"model": f"runs/{name}/model_final.pt"})
+    return folder
+
+
+def make_corrupt(root: Path, name: str, gain: np.ndarray, order: np.ndarray | None = None) -> Path:
+    folder = root / f"corrupt_{name}"
+    order = np.arange(N) if order is None else order  # image order in the file (matched by id on read)
+    arrays = {"ids": np.array([f"img_{i:03d}" for i in range(N)], dtype=str)[order]}
+    arrays["clean/intersect"], arrays["clean/union"] = (a[order] for a in _areas(gain, 0.0))
+    cells = {}
+    for k, (corruption, severities) in enumerate(CELLS.items()):
+        cells[corruption] = {}
+        for s in severities:
+            inter, union = _areas(gain, 0.1 * s + 0.05 * k)
+            arrays[f"{corruption}/{s}/intersect"], arrays[f"{corruption}/{s}/union"] = inter[order], union[order]
+            cells[corruption][s] = _miou(inter, union)
+    result = robustness_summary(_miou(*_areas(gain, 0.0)), cells, list(CELLS), (1, 2))
+    _write(folder / "robustness.json", json.dumps(result))
+    np.savez(folder / "per_image.npz", **arrays)
+    _manifest(folder, "corrupt", {"model": f"runs/{name}/model_final.pt", "model_sha256": "f" * 64})
+    return folder
+
+
+def make_analyze(root: Path, names: list[str]) -> Path:
+    """An analyze folder comparing ``names``: model ``k`` has abs_cos 0.5 + 0.1 k and ratio 2 + k at every layer."""
+    folder = root / "analyze"
+    layers = ("vit.block1", "decoder_input")
+    settings = {"summary_layer": "decoder_input", "layers": list(layers)}
+    sim = {n: {lay: {"grid": [4, 8], **{m: {"mean": (0.5 + 0.1 * k if m == "abs_cos" else 0.25), "std": 0.0,
+                                           "num_images": N} for m in SIMILARITY_METRICS}} for lay in layers}
+           for k, n in enumerate(names)}
+    sep = {n: {lay: {m: (2.0 + k if m == "ratio" else 12 if m.startswith("num_") else 1.0) for m in SEPARATION_METRICS}
+               for lay in layers} for k, n in enumerate(names)}
+    _write(folder / "similarity.json", json.dumps({"settings": settings, "models": sim}))
+    _write(folder / "separation.json", json.dumps({"settings": settings, "models": sep}))
+    _write(folder / "similarity.csv", "model,layer,abs_cos\n" + "".join(
+        f"{n},{lay},{sim[n][lay]['abs_cos']['mean']}\n" for n in names for lay in layers))
+    _write(folder / "separation.csv", "model,layer,ratio\n" + "".join(
+        f"{n},{lay},{sep[n][lay]['ratio']}\n" for n in names for lay in layers))
+    (folder / "figures").mkdir(parents=True)
+    (folder / "figures" / "similarity_depth.png").write_bytes(b"\x89PNG not really")
+    _write(folder / "figures" / "similarity_depth.txt", "Feature similarity against depth.")
+    _manifest(folder, "analyze", {"checkpoints": {n: {"path": f"runs/{n}/model_final.pt", "sha256": "0"}
+                                                  for n in names}, "data": "synthcity"})
+    return folder
+
+
+@pytest.fixture
+def runs(tmp_path) -> list[Path]:
+    root = tmp_path / "runs"
+    folders = []
+    for name, (switches, gain) in MODELS.items():
+        folders += [make_train(root, name, switches), make_eval(tmp_path, name, gain),
+                    make_corrupt(tmp_path, name, gain)]
+    folders += [make_eval(tmp_path, "rsseg", MODELS["rsseg"][1], scales=(0.5, 1.0, 1.5), flip=True),
+                make_analyze(tmp_path, ["vit_base", "rsseg"])]
+    return folders
+
+
+def _csv(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def test_report_tables_from_fixture_runs(runs, tmp_path):
+    out = tmp_path / "reports" / "demo"
+    result = build_report(runs, out, resamples=200)
+    assert result.baseline == "vit_base"
+    clean = {name: _miou(*_areas(gain, 0.0)) for name, (_, gain) in MODELS.items()}
+
+    main_rows = _csv(out / "tables" / "main.csv")
+    assert [r["model"] for r in main_rows] == list(MODELS)
+    assert [float(r["params (M)"]) for r in main_rows] == [5.0, 5.1, 5.3]
+    assert [float(r["mIoU SS"]) for r in main_rows] == list(clean.values())
+    assert [r["mIoU MS+flip"] for r in main_rows] == ["", "", repr(clean["rsseg"] + 1.0)]
+
+    ablation = _csv(out / "tables" / "ablation.csv")
+    assert [(r["step"], r["model"]) for r in ablation] == [("baseline", "vit_base"), ("+pathway", "vit_pathway"),
+                                                          ("+DCA", "rsseg")]
+    assert [float(r["Δ baseline"]) for r in ablation] == pytest.approx([0.0, 5.0, 10.0], abs=1e-9)
+    assert ablation[0]["Δ prev"] == "" and float(ablation[2]["Δ prev"]) == pytest.approx(5.0, abs=1e-9)
+
+    with open(out / "tables" / "robustness.csv", encoding="utf-8") as f:
+        header = f.readline().strip().split(",")
+    assert header == ["model", "clean", "noise/gaussian_noise", "noise/shot_noise", "blur/defocus_blur", "mPC",
+                      "rPC (%)"]
+    groups = _csv(out / "tables" / "robustness_groups.csv")
+    assert list(groups[0]) == ["model", "clean", "noise", "blur", "mPC"]
+
+    unc = _csv(out / "tables" / "uncertainty.csv")
+    assert [(r["model"], r["setting"]) for r in unc] == [(m, s) for m in ("vit_pathway", "rsseg")
+                                                         for s in ("clean", "noise", "blur")]
+    for r in unc:  # constant per-image gains: the interval collapses on the known difference
+        expected = 5.0 if r["model"] == "vit_pathway" else 10.0
+        assert [float(r[k]) for k in ("Δ mIoU", "95% low", "95% high")] == pytest.approx([expected] * 3, abs=1e-9)
+
+    similarity = _csv(out / "tables" / "similarity.csv")
+    assert [(r["model"], float(r["abs_cos"])) for r in similarity] == [("vit_base", 0.5), ("rsseg", 0.6)]
+    assert [(r["model"], float(r["ratio"])) for r in _csv(out / "tables" / "separation.csv")] == [
+        ("vit_base", 2.0), ("rsseg", 3.0)]
+    assert [r["layer"] for r in _csv(out / "tables" / "similarity_layers.csv")] == ["vit.block1", "decoder_input"] * 2
+    for stem in ("main", "ablation", "robustness", "robustness_groups", "uncertainty", "similarity", "separation",
+                 "similarity_layers", "separation_layers"):
+        assert (out / "tables" / f"{stem}.tex").read_text().startswith("% ")
+    assert (out / "figures" / "robustness_severity.png").read_bytes()[:4] == b"\x89PNG"
+    assert (out / "figures" / "robustness_severity.pdf").read_bytes()[:4] == b"%PDF"
+    assert (out / "figures" / "analyze" / "analyze" / "similarity_depth.png").read_bytes() == b"\x89PNG not really"
+
+    readme = (out / "README.md").read_text()
+    for text in ("### Main results", "### Ablation", "### Robustness", "### Paired bootstrap",
+                 "](figures/robustness_severity.png)", "](figures/analyze/analyze/similarity_depth.png)",
+                 "**vit_base, rsseg** — Feature similarity against depth.", "### Feature similarity at decoder_input",
+                 "## How it was made", "`repsep-bench corrupt --out corrupt_rsseg`"):
+        assert text in readme
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["kind"] == "report" and manifest["seeds"] == {"bootstrap": 0}
+    record = manifest["inputs"][str(runs[2])]
+    assert record["kind"] == "corrupt" and record["command"] == "repsep-bench corrupt --out corrupt_vit_base"
+    assert record["inputs"]["model_sha256"] == "f" * 64 and set(record["files"]) == {"robustness.json",
+                                                                                     "per_image.npz"}
+    data = json.loads((out / "report.json").read_text())
+    assert data["bootstrap"]["rsseg"]["clean"]["estimate"] == pytest.approx(10.0, abs=1e-9)
+    assert not [p for p in out.parent.iterdir() if p.name != "demo"]  # no temporary folders left
+
+
+def test_report_is_byte_identical_when_rebuilt(runs, tmp_path):
+    a, b = build_report(runs, tmp_path / "a", resamples=50).out, build_report(runs, tmp_path / "b", resamples=50).out
+    files = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file() and p.name != "manifest.json")
+    assert len(files) == 24  # 9 tables x (csv, tex), README, report.json, 2 figures x (png, pdf)
+    assert files == sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file() and p.name != "manifest.json")
+    for rel in files:
+        assert (a / rel).read_bytes() == (b / rel).read_bytes(), rel
+
+
+def test_bootstrap_matches_images_by_id_not_by_order(tmp_path):
+    gain = MODELS["rsseg"][1]
+    folders = [make_corrupt(tmp_path, "vit_base", MODELS["vit_base"][1]),
+               make_corrupt(tmp_path, "rsseg", gain, order=np.arange(N)[::-1])]
+    build_report(folders, tmp_path / "r", resamples=20, baseline="vit_base")
+    unc = _csv(tmp_path / "r" / "tables" / "uncertainty.csv")
+    assert [float(r["95% low"]) for r in unc] == pytest.approx([10.0] * 3, abs=1e-9)
+
+
+def test_different_image_ids_are_a_user_error(tmp_path):
+    folders = [make_eval(tmp_path, "vit_base", MODELS["vit_base"][1]),
+               make_eval(tmp_path, "rsseg", MODELS["rsseg"][1], ids=[f"other_{i}" for i in range(N)])]
+    with pytest.raises(UserError, match="per-image ids differ"):
+        build_report(folders, tmp_path / "r", resamples=10)
+    assert not (tmp_path / "r").exists()
+
+
+def test_existing_report_needs_overwrite(runs, tmp_path):
+    out = tmp_path / "r"
+    build_report(runs[:2], out, resamples=10)
+    (out / "stale.txt").write_text("old")
+    with pytest.raises(UserError, match="already exists; pass --overwrite"):
+        build_report(runs, out, resamples=10)
+    build_report(runs, out, resamples=10, overwrite=True)
+    assert not (out / "stale.txt").exists() and (out / "tables" / "robustness.csv").is_file()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_interrupted_report_leaves_no_folder(runs, tmp_path, monkeypatch):
+    def fail(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(report, "severity_figure", fail)
+    before = sorted(tmp_path.iterdir())
+    with pytest.raises(KeyboardInterrupt):
+        build_report(runs, tmp_path / "r", resamples=10)
+    assert sorted(tmp_path.iterdir()) == before
+
+
+def test_unknown_folder_and_baseline_are_user_errors(runs, tmp_path, capsys):
+    stray = tmp_path / "stray"
+    stray.mkdir()
+    with pytest.raises(SystemExit) as exc:
+        main(["report", str(runs[0]), str(stray), "--out", str(tmp_path / "r")])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {stray}: not a train, eval, corrupt or analyze output folder")
+    with pytest.raises(UserError, match="--baseline nope: no such model; the models are: vit_base, vit_pathway"):
+        build_report(runs, tmp_path / "r", baseline="nope")
+
+
+def test_cli_prints_tables_and_writes_the_folder(runs, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:  # typer exits 0 after a successful command
+        main(["report", *map(str, runs), "--out", str(tmp_path / "r"), "--resamples", "20", "--baseline",
+              "vit_pathway"])
+    assert exc.value.code == 0
+    printed = capsys.readouterr().out
+    assert "### Main results" in printed and "| rsseg | vit_pathway | clean | +5.00 | +5.00 | +5.00 |" in printed
+    assert (tmp_path / "r" / "README.md").is_file()
