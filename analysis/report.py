@@ -239,7 +239,7 @@ def main_table(models: dict[str, ModelEntry]) -> Table | None:
                      _num(m.info.get("gflops")), m.clean_miou(), _num(ms.get("mIoU")),
                      _num(ss.get("fps", ms.get("fps")))))
     return Table("main", "Main results (clean validation set)", (
-        Column("model"), Column("backbone"), Column("params (M)", ".1f"), Column("GFLOPs", ".1f"),
+        Column("model"), Column("backbone"), Column("params (M)", ".2f"), Column("GFLOPs", ".2f"),
         Column("mIoU SS", ".2f"), Column("mIoU MS+flip", ".2f"), Column("FPS", ".1f")), tuple(rows),
         note="params: deployed model (no training-only heads); GFLOPs: multiply-adds, as mmcv/fvcore and most "
         f"papers count them, at the training crop ({sizes}); SS: single-scale; MS+flip: multi-scale with "
@@ -262,13 +262,14 @@ def ablation_table(models: dict[str, ModelEntry]) -> Table | None:
         prev = None
         for m in entries:
             miou = m.clean_miou()
-            rows.append((backbone, m.step, m.name, miou, None if prev is None else miou - prev,
-                         None if base is None else miou - base))
+            rows.append((backbone, m.step, m.name, *("✓" if on else None for on in m.switches), miou,
+                         None if prev is None else miou - prev, None if base is None else miou - base))
             prev = miou
     if not rows:
         return None
     return Table("ablation", "Ablation: baseline -> +pathway -> +SASM -> +DCA", (
-        Column("backbone"), Column("step"), Column("model"), Column("mIoU", ".2f"), Column("Δ prev", "+.2f"),
+        Column("backbone"), Column("step"), Column("model"), Column("pathway"), Column("SASM"), Column("DCA"),
+        Column("mIoU", ".2f"), Column("Δ prev", "+.2f"),
         Column("Δ baseline", "+.2f")), tuple(rows), note="Single-scale clean mIoU (%); rows ordered by the model "
         "config switches pathway/sasm/dca.")
 
@@ -583,6 +584,8 @@ def build_report(run_dirs: Sequence[str | Path], out: str | Path, *, baseline: s
         manifest = build_manifest("report", seeds={"bootstrap": seed}, config=settings,
                                   inputs={str(r.path): _input_record(r) for r in runs})
         manifest["settings"] = settings
+        manifest["datasets"] = sorted({str(d) for r in runs for k in ("dataset", "data")
+                                       if (d := (r.manifest.get("inputs") or {}).get(k)) is not None})
         atomic_write_json(tmp / "manifest.json", manifest)
         _replace_dir(tmp, out)
     except BaseException:

@@ -210,7 +210,7 @@ def analyze(checkpoints: Sequence[str | Path], out: str | Path, *, data: str | N
         idx = balanced_indices(labels, cap, seed)
         if len(idx) < 5:
             continue
-        emb = tsne_embed(r.tokens.numpy()[idx], seed=seed, n_jobs=torch.get_num_threads())
+        emb = tsne_embed(r.tokens.numpy()[idx], seed=seed)
         loc = r.locations.numpy()[idx]
         save_npz(out / "tsne" / f"{n}__{lay}.npz", {
             "embedding": emb, "labels": labels[idx], "image_ids": np.asarray([image_ids[i] for i in loc[:, 0]]),

@@ -115,6 +115,18 @@ def high_frequency_ratio(fmap: Tensor, cutoff: float = 0.5) -> Tensor:
     return (energy * high).sum((1, 2)) / energy.sum((1, 2))
 
 
+def _centred(x: Tensor) -> tuple[Tensor, Tensor]:
+    """Column-centred float64 copy of ``x [n, d]`` and the Frobenius norm of its Gram ``x^T x``."""
+    x = x.to(torch.float64)
+    x = x - x.mean(0, keepdim=True)
+    return x, (x.T @ x).norm()
+
+
+def _cka(x: tuple[Tensor, Tensor], y: tuple[Tensor, Tensor]) -> float:
+    denom = x[1] * y[1]
+    return float((y[0].T @ x[0]).square().sum() / denom) if denom > 0 else math.nan
+
+
 def linear_cka(x: Tensor, y: Tensor) -> float:
     """Linear CKA between two representations of the same ``n`` samples.
 
@@ -128,13 +140,7 @@ def linear_cka(x: Tensor, y: Tensor) -> float:
     """
     if x.shape[0] != y.shape[0]:
         raise ValueError(f"x and y need the same samples (rows): {x.shape[0]} != {y.shape[0]}")
-    x = x.to(torch.float64)
-    y = y.to(torch.float64)
-    x = x - x.mean(0, keepdim=True)
-    y = y - y.mean(0, keepdim=True)
-    cross = (y.T @ x).square().sum()
-    denom = (x.T @ x).norm() * (y.T @ y).norm()
-    return float(cross / denom) if denom > 0 else math.nan
+    return _cka(_centred(x), _centred(y))
 
 
 def cka_matrix(a: dict[str, Tensor], b: dict[str, Tensor]) -> list[list[float]]:
@@ -143,7 +149,11 @@ def cka_matrix(a: dict[str, Tensor], b: dict[str, Tensor]) -> list[list[float]]:
     Args:
         a, b: layer name -> ``[n, d]`` tokens; every tensor holds the same ``n`` sampled locations.
     """
-    return [[linear_cka(xa, xb) for xb in b.values()] for xa in a.values()]
+    ca = [_centred(x) for x in a.values()]
+    cb = [_centred(y) for y in b.values()]
+    if len({x[0].shape[0] for x in ca + cb}) > 1:
+        raise ValueError("cka_matrix: every layer needs the same samples (rows)")
+    return [[_cka(x, y) for y in cb] for x in ca]
 
 
 def mean_over_images(values: Tensor) -> tuple[float, float, int]:

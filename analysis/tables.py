@@ -100,7 +100,7 @@ def to_markdown(table: Table, heading_level: int = 3) -> str:
 
 _LATEX_ESCAPES = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
                   "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "–": "--",
-                  "Δ": r"$\Delta$", "±": r"$\pm$"}
+                  "Δ": r"$\Delta$", "±": r"$\pm$", "✓": r"\checkmark"}
 
 
 def latex_escape(text: str) -> str:

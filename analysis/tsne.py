@@ -50,7 +50,7 @@ def pca_reduce(x: np.ndarray, dims: int = 50) -> np.ndarray:
 
 
 def tsne_embed(features: np.ndarray, seed: int = 0, perplexity: float = 30.0, pca_dims: int = 50,
-               n_jobs: int = 2, backend: str = "auto") -> np.ndarray:
+               n_jobs: int | None = None, backend: str = "auto") -> np.ndarray:
     """2-D t-SNE embedding of ``[n, D]`` features (L2-normalised, PCA-reduced first).
 
     Args:
@@ -58,7 +58,8 @@ def tsne_embed(features: np.ndarray, seed: int = 0, perplexity: float = 30.0, pc
         seed: fixes neighbour search, initialisation and optimisation; equal inputs give equal outputs.
         perplexity: effective number of neighbours.
         pca_dims: PCA width before t-SNE.
-        n_jobs: threads.
+        n_jobs: threads; None: 1 below 5000 points (thread start-up costs more than it saves there, badly so on
+            a busy machine), else 2.
         backend: ``opentsne``, ``sklearn`` or ``auto`` (openTSNE when importable).
 
     Returns:
@@ -67,6 +68,8 @@ def tsne_embed(features: np.ndarray, seed: int = 0, perplexity: float = 30.0, pc
     x = np.asarray(features, dtype=np.float64)
     x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
     x = pca_reduce(x, pca_dims)
+    if n_jobs is None:
+        n_jobs = 1 if len(x) < 5000 else 2
     perplexity = min(perplexity, max(1.0, (len(x) - 1) / 3.0))
     if backend == "auto":
         try:

@@ -159,6 +159,100 @@ def models_info_cmd(
 
 # ---- train / eval (repsep.engine) ---------------------------------------------------------------------------
 
+def _parse_scales(text: str) -> tuple[float, ...]:
+    try:
+        scales = tuple(float(x) for x in text.split(","))
+    except ValueError:
+        raise UserError(f"--scales {text}: expected comma-separated factors, e.g. 0.5,0.75,1.0,1.25,1.5,1.75") from None
+    if not scales or min(scales) <= 0:
+        raise UserError(f"--scales {text}: factors must be positive")
+    return scales
+
+
+@app.command("train")
+def train_cmd(
+    config: str = typer.Argument("synthcity_tiny_rsseg", help="A YAML recipe: a path, or the name of a bundled one "
+                                 "(synthcity_tiny_{baseline,rsseg}: CPU-sized on SynthCity; cityscapes_vit_{b,l}_*, "
+                                 "ade20k_vit_{b,l}_*, cityscapes_pvt_v2_b2_rsseg: the standard GPU recipes)."),
+    out: Path | None = typer.Option(None, "--out", help="Run folder (default runs/<recipe name>): config.yaml, "
+                                    "metrics.jsonl, checkpoint_last.pt, model_final.pt, manifest.json, DONE."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from checkpoint_last.pt; the "
+                                "final weights equal an uninterrupted run's. Needs the same config (worker count and "
+                                "intervals may change). A finished run is left as is."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Delete the run files in --out and start over."),
+    set_: list[str] = typer.Option([], "--set", help="Override a config value, KEY=VALUE with a dotted key and a "
+                                   "YAML value, e.g. --set optim.lr=1e-4 --set data.crop=[512,512]. Repeatable."),
+    stop_at: int | None = typer.Option(None, "--stop-at", min=1, help="Stop after this iteration with a checkpoint "
+                                       "(for time-limited job slots); continue later with --resume."),
+) -> None:
+    """Train a segmenter from a recipe (AdamW, layer-wise lr decay, poly schedule; torchrun-ready, exact resume).
+
+    Effective batch = data.batch_size x accum_steps x number of processes.
+
+    Multi-GPU: torchrun --nproc-per-node N -m repsep.cli train RECIPE (data sharded, only rank 0 writes).
+    """
+    from repsep.config import load_config
+    from repsep.engine import distributed
+    from repsep.engine.train import train
+
+    cfg = load_config(config, set_)
+    out = out or Path("runs") / Path(config).stem
+    try:
+        result = train(cfg, out, resume=resume, overwrite=overwrite, stop_at=stop_at)
+        main = distributed.is_main()
+    finally:
+        distributed.cleanup()
+    if not main:
+        return
+    if result["status"] == "done":
+        print(f"{out}: already finished (DONE); nothing to do")
+    elif result["status"] == "stopped":
+        print(f"{out}: stopped at iteration {result['iter']}; continue with --resume")
+    else:
+        val = result["val"]
+        summary = f"val mIoU {val['mIoU']:.2f}  aAcc {val['aAcc']:.2f}  mAcc {val['mAcc']:.2f}  " if val else ""
+        print(f"{out}: finished {result['iter']} iterations  {summary}-> {out / 'model_final.pt'}")
+
+
+@app.command("eval")
+def eval_cmd(
+    model: Path = typer.Option(..., "--model", help="A model export (model_final.pt from `train`)."),
+    data: str | None = typer.Option(None, "--data", help="Dataset spec: cityscapes:PATH, ade20k:PATH, synthcity, "
+                                    "synthcity:PATH (default: the one the model was trained on)."),
+    split: str = typer.Option("val", "--split", help="Dataset split to evaluate."),
+    mode: str | None = typer.Option(None, "--mode", help="whole (one pass per image) or slide (windows of --crop "
+                                    "every --stride, mmseg slide_inference; standard for plain ViTs on large "
+                                    "images). Default: the model's training config."),
+    crop: str | None = typer.Option(None, "--crop", help="Slide window HEIGHTxWIDTH, e.g. 768x768."),
+    stride: str | None = typer.Option(None, "--stride", help="Slide stride HEIGHTxWIDTH, e.g. 512x512."),
+    scales: str | None = typer.Option(None, "--scales", help="Multi-scale test: comma-separated resize factors, "
+                                      "e.g. 0.5,0.75,1.0,1.25,1.5,1.75 (softmax averaged)."),
+    flip: bool = typer.Option(False, "--flip", help="Also average the horizontally flipped image."),
+    save_pred: Path | None = typer.Option(None, "--save-pred", help="Write colourised predictions <id>.png and error "
+                                          "maps <id>_error.png (black ignored, grey correct, red wrong) here."),
+    workers: int = typer.Option(2, "--workers", min=0, help="DataLoader workers per process."),
+    out: Path | None = typer.Option(None, "--out", help="Output folder (default: eval/ beside the model): "
+                                    "metrics.json, per_class.csv, metrics.md, per_image.npz, manifest.json."),
+) -> None:
+    """Evaluate a model export: mIoU / aAcc / mAcc and per-class IoU (mmseg convention; torchrun-ready)."""
+    from repsep.engine import distributed
+    from repsep.engine.evaluate import evaluate_checkpoint, metrics_table
+
+    out = out or model.parent / "eval"
+    try:
+        result = evaluate_checkpoint(
+            model, out, data=data, split=split, mode=mode, crop=_parse_size(crop, "--crop") if crop else None,
+            stride=_parse_size(stride, "--stride") if stride else None,
+            scales=_parse_scales(scales) if scales else None, flip=flip or None, save_pred=save_pred,
+            num_workers=workers)
+        main = distributed.is_main()
+    finally:
+        distributed.cleanup()
+    if main:
+        print(metrics_table(result), end="")
+        print(f"results: {out}/metrics.json, per_class.csv, metrics.md, per_image.npz")
+
+
 # ---- corruptions / corrupt (corruptions) --------------------------------------------------------------------
 
 _SEVERITIES_HELP = "Severities: a range 1-5, one value 3, or a list 1,3,5 (1 = mild ... 5 = strong)."

@@ -27,9 +27,9 @@ def synthcity_images(n: int, size: tuple[int, int], seed: int = 0) -> np.ndarray
     return np.stack([render_scene(image_rng(seed, "val", i), size)[0] for i in range(n)])
 
 
-def _timed(fn) -> float:
+def _timed(fn, *args) -> float:
     start = time.perf_counter()
-    fn()
+    fn(*args)
     return time.perf_counter() - start
 
 
@@ -61,6 +61,10 @@ def main() -> None:
     reference, torch_backend = get_backend("reference"), get_backend("torch")
     batches = {d: torch.from_numpy(images).to(d) for d in devices}
 
+    def run_reference(name: str, severity: int, seeds: list[int]) -> None:
+        for image, seed in zip(images, seeds, strict=True):
+            reference.corrupt(image, name, severity, seed)
+
     def run_torch(device: str, name: str, severity: int, seeds: list[int]) -> None:
         torch_backend.corrupt_batch(batches[device], name, severity, seeds)
         if device.startswith("cuda"):
@@ -80,12 +84,11 @@ def main() -> None:
             run_torch(d, name, severities[0], seeds0[:1])
         for severity in severities:
             seeds = [image_seed(i, name, severity) for i in ids]
-            ref_t = _timed(lambda s=severity, sd=seeds: [reference.corrupt(im, name, s, k)
-                                                         for im, k in zip(images, sd, strict=True)])
+            ref_t = _timed(run_reference, name, severity, seeds)
             row = {"corruption": name, "severity": severity, "backend": produced_by,
                    "reference": ref_t / len(images)}
             for d in devices:
-                row[f"torch_{d}"] = _timed(lambda d=d, s=severity, sd=seeds: run_torch(d, name, s, sd)) / len(images)
+                row[f"torch_{d}"] = _timed(run_torch, d, name, severity, seeds) / len(images)
             rows.append(row)
             cells = [f"{row['reference']:.4f}"] + [f"{row[f'torch_{d}']:.4f}" for d in devices] + [
                 f"{row['reference'] / row[f'torch_{d}']:.1f}x" for d in devices]

@@ -18,3 +18,21 @@ def synthcity_small(tmp_path_factory):
     from repsep.data.synthcity import generate
 
     return generate(tmp_path_factory.mktemp("synthcity") / "small", 12, 8, size=(64, 128), seed=0, workers=1)
+
+
+TINY_TRAIN_OVERRIDES = ("data.crop=[64, 128]", "data.scale=[64, 128]", "data.batch_size=2", "data.num_workers=0",
+                        "model.img_size=[64, 128]", "schedule.iters=2", "schedule.ckpt_interval=2",
+                        "schedule.log_interval=1", "optim.warmup_iters=1")
+"""``--set`` items that shrink the synthcity_tiny recipes to a seconds-long run on :func:`synthcity_small`."""
+
+
+@pytest.fixture(scope="session")
+def tiny_run(synthcity_small, tmp_path_factory):
+    """A finished 2-iteration synthcity_tiny_rsseg run folder (holds model_final.pt) on :func:`synthcity_small`."""
+    from repsep.config import load_config
+    from repsep.engine.train import train
+
+    out = tmp_path_factory.mktemp("tiny_run")
+    cfg = load_config("synthcity_tiny_rsseg", [f"data.spec=synthcity:{synthcity_small}", *TINY_TRAIN_OVERRIDES])
+    train(cfg, out, progress=False)
+    return out

@@ -36,6 +36,9 @@ def test_config_round_trips_through_yaml(name):
 
 
 def test_registry_sizes_and_errors():
+    assert ModelConfig() == model_config("rsseg_vit")
+    big = model_config("rsseg_vit", size="B")
+    assert (big.depth, big.embed_dim, big.num_heads, big.width) == (None, None, None, 192)
     assert model_config("rsseg_vit", backbone="vit_large_patch16_384").size == "L"
     assert model_config("rsseg_vit", size="B").backbone == "vit_base_patch16_384"
     assert model_config("rsseg_vit", backbone="vit_base_patch8_224").size == "custom"
@@ -57,6 +60,8 @@ def test_registry_sizes_and_errors():
         model_config("baseline_vit", sasm=True)
     with pytest.raises(UserError, match="model.taps"):
         model_config("rsseg_vit", taps=(3, 1))
+    with pytest.raises(UserError, match="taps apply to plain ViTs only"):
+        model_config("rsseg_pvt", taps=(1, 2, 3, 4))
     with pytest.raises(UserError, match="model.width: expected int"):
         model_config("rsseg_vit", width="wide")
     with pytest.raises(UserError, match="laplacian"):

@@ -157,6 +157,7 @@ def test_report_tables_from_fixture_runs(runs, tmp_path):
                                                           ("+DCA", "rsseg")]
     assert [float(r["Δ baseline"]) for r in ablation] == pytest.approx([0.0, 5.0, 10.0], abs=1e-9)
     assert ablation[0]["Δ prev"] == "" and float(ablation[2]["Δ prev"]) == pytest.approx(5.0, abs=1e-9)
+    assert [(r["pathway"], r["SASM"], r["DCA"]) for r in ablation] == [("", "", ""), ("✓", "", ""), ("✓", "✓", "✓")]
 
     with open(out / "tables" / "robustness.csv", encoding="utf-8") as f:
         header = f.readline().strip().split(",")
@@ -192,6 +193,7 @@ def test_report_tables_from_fixture_runs(runs, tmp_path):
         assert text in readme
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["kind"] == "report" and manifest["seeds"] == {"bootstrap": 0}
+    assert manifest["datasets"] == ["synthcity"]
     record = manifest["inputs"][str(runs[2])]
     assert record["kind"] == "corrupt" and record["command"] == "repsep-bench corrupt --out corrupt_vit_base"
     assert record["inputs"]["model_sha256"] == "f" * 64 and set(record["files"]) == {"robustness.json",
@@ -269,3 +271,24 @@ def test_cli_prints_tables_and_writes_the_folder(runs, tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "### Main results" in printed and "| rsseg | vit_pathway | clean | +5.00 | +5.00 | +5.00 |" in printed
     assert (tmp_path / "r" / "README.md").is_file()
+
+
+def test_params_and_switches_come_from_the_train_config_when_no_model_info(tmp_path):
+    from repsep.models import build_model
+    from repsep.models.registry import model_config
+
+    folders = []
+    for name in ("baseline_vit", "rsseg_vit"):
+        folder = tmp_path / name
+        _write(folder / "config.yaml", yaml.safe_dump({"model": {"name": name, "size": "tiny", "num_classes": 19,
+                                                                 "img_size": [64, 128]}}))
+        _manifest(folder, "train", {})
+        folders.append(folder)
+    build_report(folders, tmp_path / "r")
+    rows = _csv(tmp_path / "r" / "tables" / "main.csv")
+    for row, name in zip(rows, ("baseline_vit", "rsseg_vit"), strict=True):
+        model = build_model(model_config(name, size="tiny", num_classes=19, img_size=(64, 128))).deploy()
+        assert float(row["params (M)"]) == sum(p.numel() for p in model.parameters()) / 1e6
+        assert float(row["GFLOPs"]) > 0 and row["mIoU SS"] == ""
+    assert "(64x128)" in (tmp_path / "r" / "README.md").read_text()
+    assert not (tmp_path / "r" / "tables" / "ablation.csv").exists()  # no mIoU, no ablation

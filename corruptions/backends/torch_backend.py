@@ -59,38 +59,43 @@ JPEG_QUALITY = (25, 18, 15, 10, 7)
 Gens = list[torch.Generator]
 
 
+def _unit(x: torch.Tensor) -> torch.Tensor:
+    """uint8 -> float32 in [0, 1] (a new tensor, safe to modify in place)."""
+    return x.float().div_(255)
+
+
 # ---------------------------------------------------------------- noise
 def gaussian_noise(x: torch.Tensor, severity: int, gens: Gens) -> torch.Tensor:
     c = GAUSSIAN_NOISE[severity - 1]
-    xf = x.float() / 255
-    return (xf + ops.normal(gens, x.shape[1:], 0.0, c, x.device)).clamp_(0, 1) * 255
+    xf = _unit(x)
+    return xf.add_(ops.normal(gens, x.shape[1:], 0.0, c, x.device)).clamp_(0, 1).mul_(255)
 
 
 def shot_noise(x: torch.Tensor, severity: int, gens: Gens) -> torch.Tensor:
     c = SHOT_NOISE[severity - 1]
-    return ops.poisson_capped(gens, x, c, c) / c * 255  # counts above c clip to white in the package
+    return ops.poisson_capped(gens, x, c, c).mul_(255 / c)  # counts above c clip to white in the package
 
 
 def impulse_noise(x: torch.Tensor, severity: int, gens: Gens) -> torch.Tensor:
     # skimage random_noise('s&p', amount=c, salt_vs_pepper=0.5): each element flips with p = c, half to 1, half to 0.
     c = IMPULSE_NOISE[severity - 1]
     u = ops.uniform(gens, x.shape[1:], 0.0, 1.0, x.device)
-    xf = x.float() / 255
+    xf = _unit(x)
     xf = torch.where(u < c * 0.5, 1.0, xf)
     return torch.where((u >= c * 0.5) & (u < c), 0.0, xf) * 255
 
 
 def speckle_noise(x: torch.Tensor, severity: int, gens: Gens) -> torch.Tensor:
     c = SPECKLE_NOISE[severity - 1]
-    xf = x.float() / 255
-    return (xf + xf * ops.normal(gens, x.shape[1:], 0.0, c, x.device)).clamp_(0, 1) * 255
+    xf = _unit(x)
+    return xf.addcmul_(xf, ops.normal(gens, x.shape[1:], 0.0, c, x.device)).clamp_(0, 1).mul_(255)
 
 
 # ---------------------------------------------------------------- blur
 def gaussian_blur(x: torch.Tensor, severity: int, gens: Gens) -> torch.Tensor:
     # skimage.filters.gaussian(channel_axis=-1): scipy gaussian_filter, mode='nearest', truncate=4.
     sigma = GAUSSIAN_BLUR[severity - 1]
-    return ops.gaussian_filter(x.float() / 255, (sigma, sigma), 4.0, "replicate").clamp_(0, 1) * 255
+    return ops.gaussian_filter(_unit(x), (sigma, sigma), 4.0, "replicate").clamp_(0, 1).mul_(255)
 
 
 @lru_cache(maxsize=8)
@@ -115,8 +120,8 @@ def defocus_blur(x: torch.Tensor, severity: int, gens: Gens) -> torch.Tensor:
     radius, alias = DEFOCUS_BLUR[severity - 1]
     k = defocus_kernel(radius, alias)
     kernel = torch.from_numpy(k.astype(np.float64)).to(x.device)
-    out = ops.correlate(x.float() / 255, kernel, (k.shape[0] // 2, k.shape[1] // 2), "reflect")
-    return out.clamp_(0, 1) * 255
+    out = ops.correlate(_unit(x), kernel, (k.shape[0] // 2, k.shape[1] // 2), "reflect")
+    return out.clamp_(0, 1).mul_(255)
 
 
 def _motion_blur(layer: torch.Tensor, radius: int, sigma: float, angles: list[float],
@@ -144,7 +149,7 @@ def zoom_blur(x: torch.Tensor, severity: int, gens: Gens) -> torch.Tensor:
     acc = x.float()
     for z in factors:
         acc += ops.zoom_bilinear(src, float(z), keep)
-    return (acc / (255 * (len(factors) + 1))).clamp_(0, 1) * 255
+    return (acc / (255 * (len(factors) + 1))).clamp_(0, 1).mul_(255)
 
 
 # ---------------------------------------------------------------- weather
@@ -158,10 +163,10 @@ def snow(x: torch.Tensor, severity: int, gens: Gens) -> torch.Tensor:
     layer = torch.where(layer < threshold, 0.0, layer).clamp_(0, 1)
     layer = _motion_blur(layer, radius, sigma, angles, (h, w))
     layer = torch.round(layer * 255) / 255
-    xf = x.float() / 255
+    xf = _unit(x)
     gray = (0.299 * xf[:, 0:1] + 0.587 * xf[:, 1:2] + 0.114 * xf[:, 2:3]) * 1.5 + 0.5  # cv2 RGB2GRAY
     xf = blend * xf + (1 - blend) * torch.maximum(xf, gray)
-    return (xf + layer + layer.flip(-2, -1)).clamp_(0, 1) * 255
+    return (xf + layer + layer.flip(-2, -1)).clamp_(0, 1).mul_(255)
 
 
 @lru_cache(maxsize=32)
@@ -201,75 +206,77 @@ def frost(x: torch.Tensor, severity: int, gens: Gens) -> torch.Tensor:
     return (a * x.float() + b * texture).clamp_(0, 255)
 
 
+def _wibbled_mean(total: torch.Tensor, wibble: float, gens: Gens) -> torch.Tensor:
+    """total / 4 + wibble * U(-wibble, wibble), as the package's ``wibbledmean``."""
+    return total / 4 + wibble * ops.uniform(gens, total.shape[1:], -wibble, wibble, total.device)
+
+
 def plasma_fractal(gens: Gens, mapsize: int, wibbledecay: float, device: torch.device) -> torch.Tensor:
-    """imagecorruptions' diamond-square height map, one per generator: [B, mapsize, mapsize] in [0, 1]."""
+    """imagecorruptions' diamond-square height map, one per generator: [B, mapsize, mapsize] in [0, 1].
+
+    Same recurrence as the package, written on the coarse grid of each level: the grid G (points at multiples of
+    the step), its square centres and the two diamond sets (offsets (0, half) and (half, 0)) are interleaved into
+    the next, twice finer grid.
+    """
     b = len(gens)
-    maparray = torch.zeros((b, mapsize, mapsize), device=device)
-    stepsize, wibble = mapsize, 100.0
-
-    def wibbledmean(array: torch.Tensor) -> torch.Tensor:
-        return array / 4 + wibble * ops.uniform(gens, array.shape[1:], -wibble, wibble, device)
-
-    while stepsize >= 2:
-        half = stepsize // 2
-        corners = maparray[:, 0::stepsize, 0::stepsize]
-        square = corners + corners.roll(-1, dims=1)
-        square = square + square.roll(-1, dims=2)
-        maparray[:, half::stepsize, half::stepsize] = wibbledmean(square)
-        dr = maparray[:, half::stepsize, half::stepsize]
-        ul = maparray[:, 0::stepsize, 0::stepsize]
-        lt = dr + dr.roll(1, dims=1) + ul + ul.roll(-1, dims=2)
-        maparray[:, 0::stepsize, half::stepsize] = wibbledmean(lt)
-        tt = dr + dr.roll(1, dims=2) + ul + ul.roll(-1, dims=1)
-        maparray[:, half::stepsize, 0::stepsize] = wibbledmean(tt)
-        stepsize //= 2
+    grid = torch.zeros((b, 1, 1), device=device)
+    wibble = 100.0
+    while grid.shape[1] < mapsize:
+        n = grid.shape[1]
+        square = grid + grid.roll(-1, dims=1)
+        centres = _wibbled_mean(square + square.roll(-1, dims=2), wibble, gens)
+        across = _wibbled_mean(centres + centres.roll(1, dims=1) + grid + grid.roll(-1, dims=2), wibble, gens)
+        down = _wibbled_mean(centres + centres.roll(1, dims=2) + grid + grid.roll(-1, dims=1), wibble, gens)
+        top = torch.stack([grid, across], dim=-1)
+        bottom = torch.stack([down, centres], dim=-1)
+        grid = torch.stack([top, bottom], dim=2).reshape(b, 2 * n, 2 * n)
         wibble /= wibbledecay
-    flat = maparray.view(b, -1)
+    flat = grid.view(b, -1)
     flat -= flat.min(dim=1, keepdim=True).values
     flat /= flat.max(dim=1, keepdim=True).values
-    return maparray
+    return grid
 
 
 def fog(x: torch.Tensor, severity: int, gens: Gens) -> torch.Tensor:
     amount, decay = FOG[severity - 1]
     h, w = x.shape[-2:]
     mapsize = 1 << (max(h, w, 3) - 1).bit_length()
-    xf = x.float() / 255
+    xf = _unit(x)
     max_val = xf.amax(dim=(1, 2, 3), keepdim=True)
     xf += amount * plasma_fractal(gens, mapsize, decay, x.device)[:, None, :h, :w]
-    return (xf * max_val / (max_val + amount)).clamp_(0, 1) * 255
+    return (xf * max_val / (max_val + amount)).clamp_(0, 1).mul_(255)
 
 
 # ---------------------------------------------------------------- digital
 def brightness(x: torch.Tensor, severity: int, gens: Gens) -> torch.Tensor:
     # HSV V += c (clipped): with H and S fixed, RGB scales with V; a black pixel becomes grey (c, c, c).
     c = BRIGHTNESS[severity - 1]
-    xf = x.float() / 255
+    xf = _unit(x)
     v = xf.amax(dim=1, keepdim=True)
     v_new = (v + c).clamp_(max=1)
     out = torch.where(v > 0, xf * (v_new / v.clamp(min=1e-12)), v_new)
-    return out.clamp_(0, 1) * 255
+    return out.clamp_(0, 1).mul_(255)
 
 
 def saturate(x: torch.Tensor, severity: int, gens: Gens) -> torch.Tensor:
     # HSV S -> clip(S * a + b): with H and V fixed, v - channel scales with S. Grey pixels (S = 0, H = 0) become
     # (v, v (1 - S'), v (1 - S')), as skimage's hsv2rgb gives for hue 0.
     a, b = SATURATE[severity - 1]
-    xf = x.float() / 255
+    xf = _unit(x)
     v = xf.amax(dim=1, keepdim=True)
     delta = v - xf.amin(dim=1, keepdim=True)
     s = torch.where(delta > 0, delta / v.clamp(min=1e-12), 0.0)
     s_new = (s * a + b).clamp_(0, 1)
     coloured = v - (v - xf) * (s_new / s.clamp(min=1e-12))
     grey = torch.cat([v, v * (1 - s_new), v * (1 - s_new)], dim=1)
-    return torch.where(delta > 0, coloured, grey).clamp_(0, 1) * 255
+    return torch.where(delta > 0, coloured, grey).clamp_(0, 1).mul_(255)
 
 
 def contrast(x: torch.Tensor, severity: int, gens: Gens) -> torch.Tensor:
     c = CONTRAST[severity - 1]
-    xf = x.float() / 255
+    xf = _unit(x)
     means = xf.mean(dim=(2, 3), keepdim=True, dtype=torch.float64).float()
-    return ((xf - means) * c + means).clamp_(0, 1) * 255
+    return xf.sub_(means).mul_(c).add_(means).clamp_(0, 1).mul_(255)
 
 
 def elastic_transform(x: torch.Tensor, severity: int, gens: Gens) -> torch.Tensor:
@@ -279,16 +286,16 @@ def elastic_transform(x: torch.Tensor, severity: int, gens: Gens) -> torch.Tenso
     alpha = ELASTIC_ALPHA[severity - 1]
     h, w = x.shape[-2:]
     max_d = h * 0.005
-    fields = torch.empty((len(gens), 2, h, w), device=x.device, dtype=torch.float64)
+    fields = torch.empty((len(gens), 2, h, w), device=x.device)
     for i, g in enumerate(gens):
         fields[i, 0].uniform_(-max_d, max_d, generator=g)  # dx first, as the package draws it
         fields[i, 1].uniform_(-max_d, max_d, generator=g)
-    disp = (ops.gaussian_filter(fields, (h * 0.01, w * 0.01), 3.0, "symmetric") * alpha).float()
+    disp = ops.gaussian_filter(fields, (h * 0.01, w * 0.01), 3.0, "symmetric") * alpha
     ys = torch.arange(h, device=x.device, dtype=torch.float32)[:, None] + disp[:, 1]
     xs = torch.arange(w, device=x.device, dtype=torch.float32)[None, :] + disp[:, 0]
     grid = torch.stack([(2 * xs + 1) / w - 1, (2 * ys + 1) / h - 1], dim=-1)
-    out = F.grid_sample(x.float() / 255, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
-    return out.clamp_(0, 1) * 255
+    out = F.grid_sample(_unit(x), grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+    return out.clamp_(0, 1).mul_(255)
 
 
 @lru_cache(maxsize=32)
@@ -313,15 +320,13 @@ def _box_plan(in_size: int, out_size: int) -> tuple[np.ndarray, np.ndarray, int]
 
 
 def _box_reduce(x: torch.Tensor, out_size: int, dim: int) -> torch.Tensor:
-    """PIL BOX downsampling of uint8-valued int64 ``x`` along ``dim`` (exact integer arithmetic, rounded)."""
-    lo, hi, weights = _box_plan(x.shape[dim], out_size)
-    dev = x.device
-    csum = F.pad(x.cumsum(dim).movedim(dim, -1), (1, 0)).movedim(-1, dim)
-    total = csum.index_select(dim, torch.from_numpy(hi).to(dev)) - csum.index_select(dim, torch.from_numpy(lo).to(dev))
+    """PIL BOX downsampling of uint8-valued int32 ``x`` along ``dim`` (exact integer arithmetic, rounded)."""
+    lo, hi, weights = (torch.from_numpy(a).to(x.device) for a in _box_plan(x.shape[dim], out_size))
     shape = [1] * x.ndim
     shape[dim] = out_size
-    weight = torch.from_numpy(weights).to(dev).view(shape)
-    return ((total * weight + (1 << 21)) >> 22).clamp_(0, 255)
+    csum = x.cumsum(dim, dtype=torch.int32)
+    total = csum.index_select(dim, hi - 1) - csum.index_select(dim, (lo - 1).clamp(min=0)) * (lo > 0).view(shape)
+    return (total * weights.int().view(shape) + (1 << 21)) >> 22
 
 
 @lru_cache(maxsize=32)
@@ -335,10 +340,11 @@ def _nearest_index(in_size: int, out_size: int) -> np.ndarray:
 def pixelate(x: torch.Tensor, severity: int, gens: Gens) -> torch.Tensor:
     c = PIXELATE[severity - 1]
     h, w = x.shape[-2:]
-    small = _box_reduce(_box_reduce(x.long(), int(w * c), dim=3), int(h * c), dim=2)  # PIL: horizontal first
+    small = _box_reduce(_box_reduce(x.int(), int(w * c), dim=3), int(h * c), dim=2)  # PIL: horizontal first
+    small = small.clamp_(0, 255).to(torch.uint8)
     rows = torch.from_numpy(_nearest_index(small.shape[2], h)).to(x.device)
     cols = torch.from_numpy(_nearest_index(small.shape[3], w)).to(x.device)
-    return small.index_select(2, rows).index_select(3, cols).to(torch.uint8)
+    return small.index_select(2, rows).index_select(3, cols)
 
 
 def jpeg_compression(x: torch.Tensor, severity: int, gens: Gens) -> torch.Tensor:

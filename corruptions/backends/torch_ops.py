@@ -49,39 +49,53 @@ def scalar_randint(gen: torch.Generator, low: int, high: int, device: torch.devi
     return int(torch.randint(low, high, (), generator=gen, device=device))
 
 
+POISSON_BINS = 1024
+
+
 @lru_cache(maxsize=16)
-def _poisson_cdf(rate_scale: float, cap: int) -> np.ndarray:
-    """CDF table [256, cap + 1]: P(K <= j) for K ~ Poisson(v / 255 * rate_scale), v = 0..255; last column inf."""
+def _poisson_tables(rate_scale: float, cap: int) -> tuple[np.ndarray, np.ndarray]:
+    """Inverse-CDF tables for K ~ Poisson(v / 255 * rate_scale), v = 0..255, capped at ``cap``.
+
+    Returns ``cdf`` float64 [256, cap] (P(K <= j)) and ``guess`` uint8 [256 * bins]: for u in bin
+    [b / bins, (b + 1) / bins) the count K(u) = #{j < cap: cdf[v, j] <= u}, plus 128 when K varies within the bin.
+    """
     lam = np.arange(256, dtype=np.float64)[:, None] / 255.0 * rate_scale
     j = np.arange(cap, dtype=np.float64)[None, :]
-    log_pmf = -lam + j * np.log(np.maximum(lam, 1e-300)) - np.array([math.lgamma(k + 1) for k in range(cap)])
+    log_fact = np.cumsum(np.log(np.maximum(np.arange(cap, dtype=np.float64), 1)))
+    log_pmf = -lam + j * np.log(np.maximum(lam, 1e-300)) - log_fact[None, :]
     pmf = np.where(lam > 0, np.exp(log_pmf), (j == 0).astype(np.float64))
     cdf = np.cumsum(pmf, axis=1)
-    return np.concatenate([cdf, np.full((256, 1), np.inf)], axis=1)
+    edges = np.arange(POISSON_BINS + 1, dtype=np.float64) / POISSON_BINS
+    at_lo = (cdf[:, None, :] <= edges[None, :-1, None]).sum(-1)
+    below_hi = (cdf[:, None, :] < edges[None, 1:, None]).sum(-1)
+    guess = at_lo + 128 * (below_hi != at_lo)
+    return cdf, guess.astype(np.uint8).reshape(-1)
 
 
 def poisson_capped(gens: list[torch.Generator], values: torch.Tensor, rate_scale: float, cap: int) -> torch.Tensor:
-    """min(Poisson(values / 255 * rate_scale), cap) per element, by inverse-CDF sampling (exact distribution).
+    """min(Poisson(values / 255 * rate_scale), cap) per element by inverse-CDF sampling (the exact distribution).
 
-    ``values`` is uint8 [B, ...]; returns float32 counts. One uniform per element from each image's generator;
-    a bin table gives a first guess and a few vectorised steps finish the inverse-CDF search.
+    ``values`` is uint8 [B, ...] (cap < 128); returns float32 counts. One uniform per element from each image's
+    generator; a bin table answers directly except in the few bins that hold a CDF step, searched exactly.
     """
     device = values.device
-    cdf = torch.from_numpy(_poisson_cdf(float(rate_scale), int(cap))).to(device=device, dtype=torch.float64)
-    width = cdf.shape[1]
-    bins = 1024
-    edges = torch.arange(bins, device=device, dtype=torch.float64) / bins  # lower edge of each u-bin
-    first = torch.searchsorted(cdf[:, :-1].contiguous(), edges.expand(256, bins).contiguous(), right=True)
-    u = uniform(gens, values.shape[1:], 0.0, 1.0, device, torch.float64)
-    v = values.long()
-    k = first.view(-1)[v * bins + (u * bins).long().clamp_(max=bins - 1)]
-    flat = cdf.view(-1)
-    base = v * width
-    while True:  # step forward while u passes the CDF; at most a few steps (bins are finer than most pmf masses)
-        step = u >= flat[base + k]
-        if not bool(step.any()):
-            return k.float()
-        k += step
+    cdf_np, guess_np = _poisson_tables(float(rate_scale), int(cap))
+    u = uniform(gens, values.shape[1:], 0.0, 1.0, device)
+    index = values.int() * POISSON_BINS + (u * POISSON_BINS).int().clamp_(max=POISSON_BINS - 1)
+    guess = torch.from_numpy(guess_np).to(device).index_select(0, index.view(-1)).view(values.shape)
+    ambiguous = (guess >= 128).nonzero(as_tuple=True)
+    k = (guess & 127).float()
+    if ambiguous[0].numel():
+        cdf = torch.from_numpy(np.concatenate([cdf_np, np.full((256, 1), np.inf)], 1)).to(device)
+        v, uu = values[ambiguous].long(), u[ambiguous].double()
+        kk = k[ambiguous].long()
+        while True:  # step forward while u passes the CDF (a few steps at most)
+            step = uu >= cdf[v, kk]
+            if not bool(step.any()):
+                break
+            kk += step
+        k[ambiguous] = kk.float()
+    return k
 
 
 # ---------------------------------------------------------------- padding and FFT filtering

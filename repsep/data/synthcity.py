@@ -578,7 +578,8 @@ def generate(out: str | Path, num_train: int, num_val: int, size: tuple[int, int
     """Write a SynthCity dataset into ``out`` atomically (into a temporary sibling folder, then renamed).
 
     Args:
-        out: the dataset root; must not exist unless it already holds exactly this dataset (then kept as is).
+        out: the dataset root; must not exist (or be empty) unless it already holds exactly this dataset (then kept
+            as is).
         num_train: number of training images; num_val: number of validation images.
         size: (H, W) in pixels, each at least 32.
         seed: the root seed; image i of split s draws from ``image_rng(seed, s, i)``.
@@ -599,7 +600,7 @@ def generate(out: str | Path, num_train: int, num_val: int, size: tuple[int, int
         raise UserError(f"--size {size[0]}x{size[1]}: each side must lie in 32..8192 pixels")
     size = (int(size[0]), int(size[1]))
     meta = synth_meta(num_train, num_val, size, seed, layout, knobs)
-    if out.exists():
+    if out.exists() and not (out.is_dir() and not any(out.iterdir())):  # an empty folder is replaced
         existing = out / META_FILE
         if existing.is_file() and existing.read_text(encoding="utf-8") == dumps_json(meta):
             return out

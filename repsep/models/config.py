@@ -23,7 +23,8 @@ class ModelConfig:
     """A segmenter: backbone (timm) + decoder (baseline or RSSeg parts switched on).
 
     Build one with :func:`repsep.models.model_config` (named factory + size preset + overrides) rather than by
-    hand; ``size`` is applied by that function and only recorded here.
+    hand; ``size`` is applied by that function and only recorded here. The defaults are the ``tiny`` RSSeg
+    (``ModelConfig() == model_config("rsseg_vit")``).
     """
 
     name: str = "rsseg_vit"
@@ -37,15 +38,15 @@ class ModelConfig:
     """ViT position-embedding grid size in pixels (None: timm default, 384 for ``*_384``); any input size works."""
     patch_size: int | None = None
     """ViT patch size (None: timm default)."""
-    depth: int | None = None
+    depth: int | None = 4
     """ViT blocks (None: timm default)."""
-    embed_dim: int | None = None
+    embed_dim: int | None = 96
     """ViT width (None: timm default)."""
-    num_heads: int | None = None
+    num_heads: int | None = 3
     """ViT attention heads (None: timm default)."""
     stage_depths: tuple[int, ...] = ()
     """Pyramid ViT blocks per stage (empty: timm default)."""
-    drop_path: float = 0.1
+    drop_path: float = 0.0
     """Stochastic depth rate of the backbone."""
     taps: tuple[int, ...] = ()
     """ViT blocks (1-based) feeding the K decoder stages. Empty: the end of each quarter of depth (3,6,9,12 for
@@ -107,6 +108,13 @@ class ModelConfig:
         for name in ("num_classes", "width", "stem_width", "low_level_width", "blocks_per_stage", "dca_key_channels"):
             if getattr(self, name) < 1:
                 raise UserError(f"model.{name}: must be >= 1, got {getattr(self, name)}")
+        vit_only = ("img_size", "patch_size", "depth", "embed_dim", "num_heads", "taps")
+        if self.is_pyramid and any(getattr(self, n) not in (None, ()) for n in vit_only):
+            set_here = [n for n in vit_only if getattr(self, n) not in (None, ())]
+            raise UserError(f"model: {', '.join(set_here)} apply to plain ViTs only, not {self.backbone} "
+                            "(use stage_depths)")
+        if self.stage_depths and not self.is_pyramid:
+            raise UserError(f"model.stage_depths: applies to pyramid ViTs only, not {self.backbone}")
         if any(t < 1 for t in self.taps) or list(self.taps) != sorted(set(self.taps)):
             raise UserError(f"model.taps: increasing block numbers from 1 expected, got {list(self.taps)}")
 

@@ -22,7 +22,8 @@ from repsep.models.config import ModelConfig
 
 # Decoder of the real sizes: pathway width 128 (192 for ViT-B/L), ViT-Adapter stem 64, DeepLabV3+ low-level 48,
 # OCR key channels 256 (128 for the smallest backbones). RECONSTRUCTION: the paper gives no widths.
-_DECODER = dict(width=128, stem_width=64, low_level_width=48, dca_key_channels=256, drop_path=0.1)
+_DECODER = dict(width=128, stem_width=64, low_level_width=48, dca_key_channels=256, drop_path=0.1, depth=None,
+                embed_dim=None, num_heads=None, stage_depths=())
 _TINY_DECODER = dict(width=32, stem_width=16, low_level_width=16, dca_key_channels=32, drop_path=0.0)
 
 SIZES: dict[str, dict[str, dict[str, Any]]] = {
@@ -34,7 +35,8 @@ SIZES: dict[str, dict[str, dict[str, Any]]] = {
         "L": dict(_DECODER, backbone="vit_large_patch16_384", width=192, drop_path=0.3),
     },
     "pvt": {
-        "tiny": dict(_TINY_DECODER, backbone="pvt_v2_b0", stage_depths=(1, 1, 1, 1)),
+        "tiny": dict(_TINY_DECODER, backbone="pvt_v2_b0", stage_depths=(1, 1, 1, 1), depth=None, embed_dim=None,
+                     num_heads=None),
         "b0": dict(_DECODER, backbone="pvt_v2_b0", dca_key_channels=128),
         "b1": dict(_DECODER, backbone="pvt_v2_b1"),
         "b2": dict(_DECODER, backbone="pvt_v2_b2"),
