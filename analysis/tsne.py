@@ -85,7 +85,10 @@ def tsne_embed(features: np.ndarray, seed: int = 0, perplexity: float = 30.0, pc
         return np.asarray(emb, dtype=np.float32)
     if backend == "sklearn":
         from sklearn.manifold import TSNE
+        from threadpoolctl import threadpool_limits
 
-        return TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed, n_jobs=n_jobs,
-                    learning_rate="auto").fit_transform(x).astype(np.float32)
+        # the Barnes-Hut gradient runs on OpenMP threads that ignore n_jobs; cap them too
+        with threadpool_limits(limits=n_jobs):
+            return TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed, n_jobs=n_jobs,
+                        learning_rate="auto").fit_transform(x).astype(np.float32)
     raise ValueError(f"backend must be auto, opentsne or sklearn, got {backend!r}")

@@ -21,8 +21,8 @@ def synthcity_small(tmp_path_factory):
 
 
 TINY_TRAIN_OVERRIDES = ("data.crop=[64, 128]", "data.scale=[64, 128]", "data.batch_size=2", "data.num_workers=0",
-                        "model.img_size=[64, 128]", "schedule.iters=2", "schedule.ckpt_interval=2",
-                        "schedule.log_interval=1", "optim.warmup_iters=1")
+                        "model.img_size=[64, 128]", "model.embed_dim=48", "model.num_heads=2", "schedule.iters=2",
+                        "schedule.ckpt_interval=2", "schedule.log_interval=1", "optim.warmup_iters=1")
 """``--set`` items that shrink the synthcity_tiny recipes to a seconds-long run on :func:`synthcity_small`."""
 
 

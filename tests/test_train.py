@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import TINY_TRAIN_OVERRIDES
 from torch import nn
 
 from repsep.config import load_config
@@ -132,18 +133,16 @@ def test_out_dir_rules(tmp_path):
 # ---- end-to-end on a tiny SynthCity ---------------------------------------------------------------------------
 
 def tiny_config(root, *extra: str):
-    return load_config("synthcity_tiny_rsseg", [
-        f"data.spec=synthcity:{root}", "data.crop=[64, 128]", "data.scale=[64, 128]", "data.batch_size=2",
-        "data.num_workers=0", "model.img_size=[64, 128]", "schedule.iters=4", "schedule.ckpt_interval=2",
-        "schedule.log_interval=1", "optim.warmup_iters=1", *extra])
+    return load_config("synthcity_tiny_rsseg", [f"data.spec=synthcity:{root}", *TINY_TRAIN_OVERRIDES,
+                                                "schedule.iters=3", "optim.warmup_iters=2", *extra])
 
 
 def test_resume_is_bit_identical_to_an_uninterrupted_run(synthcity_small, tmp_path):
     cfg = tiny_config(synthcity_small)
     assert train(cfg, tmp_path / "full", progress=False)["status"] == "finished"
-    assert train(cfg, tmp_path / "part", stop_at=2, progress=False) == {"status": "stopped", "iter": 2, "val": None}
+    assert train(cfg, tmp_path / "part", stop_at=1, progress=False) == {"status": "stopped", "iter": 1, "val": None}
     assert not (tmp_path / "part" / "DONE").exists()
-    assert load_state(tmp_path / "part" / "checkpoint_last.pt")["iter"] == 2
+    assert load_state(tmp_path / "part" / "checkpoint_last.pt")["iter"] == 1
     with pytest.raises(UserError, match="unfinished run"):
         train(cfg, tmp_path / "part", progress=False)
     # resume with data workers (the data order does not depend on them)
@@ -151,7 +150,7 @@ def test_resume_is_bit_identical_to_an_uninterrupted_run(synthcity_small, tmp_pa
                     progress=False)
     assert resumed["status"] == "finished"
     full, part = (load_state(tmp_path / d / "checkpoint_last.pt") for d in ("full", "part"))
-    assert full["iter"] == part["iter"] == 4
+    assert full["iter"] == part["iter"] == 3
     assert full["model"].keys() == part["model"].keys()
     for k in full["model"]:
         assert torch.equal(full["model"][k], part["model"][k]), k
