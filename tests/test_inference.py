@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
+
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from repsep.engine.inference import ShardSampler, predict, slide_logits
+from repsep.errors import UserError
 
 
 class CallCounter(nn.Module):
@@ -98,3 +102,75 @@ def test_shard_sampler_partitions_indices(n, world):
     shards = [list(ShardSampler(n, r, world)) for r in range(world)]
     assert sorted(i for s in shards for i in s) == list(range(n))
     assert shards[0] == list(range(0, n, world))
+
+
+# ---- the eval command on a trained tiny model ------------------------------------------------------------------
+
+def run_cli(*args: str) -> int:
+    from repsep.cli import main
+
+    with pytest.raises(SystemExit) as e:
+        main(list(args))
+    return e.value.code
+
+
+def test_colourise_and_error_map_known_pixels():
+    from repsep.engine.evaluate import colourise, error_map
+
+    pred = np.array([[0, 1], [1, 0]])
+    label = np.array([[0, 0], [255, 1]])
+    rgb = colourise(pred, ((10, 20, 30), (40, 50, 60)))
+    assert rgb[0, 0].tolist() == [10, 20, 30] and rgb[0, 1].tolist() == [40, 50, 60]
+    err = error_map(pred, label)
+    assert err[0, 0].tolist() == [96, 96, 96]  # correct
+    assert err[0, 1].tolist() == [255, 0, 0] and err[1, 1].tolist() == [255, 0, 0]  # wrong
+    assert err[1, 0].tolist() == [0, 0, 0]  # ignored
+
+
+def test_eval_command_writes_every_output(tiny_run, tmp_path, capsys):
+    out, preds = tmp_path / "ev", tmp_path / "pred"
+    assert run_cli("eval", "--model", str(tiny_run / "model_final.pt"), "--out", str(out), "--workers", "0",
+                   "--mode", "slide", "--crop", "64x64", "--stride", "32x64", "--save-pred", str(preds)) == 0
+    printed = capsys.readouterr().out
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert {"mIoU", "aAcc", "mAcc", "per_class", "model", "dataset", "mode", "scales", "flip",
+            "num_images"} <= set(metrics)
+    assert (metrics["mode"], metrics["crop"], metrics["stride"], metrics["num_images"]) == ("slide", [64, 64],
+                                                                                            [32, 64], 8)
+    assert f"**mIoU {metrics['mIoU']:.2f}**" in printed
+    assert (out / "metrics.md").read_text() in printed
+    rows = (out / "per_class.csv").read_text().splitlines()
+    assert rows[0] == "class,IoU,Acc" and len(rows) == 20 and rows[1].startswith("road,")
+    per_image = np.load(out / "per_image.npz")
+    assert per_image["intersect"].shape == (8, 19) and list(per_image["ids"]) == sorted(per_image["ids"])
+    # the per-image areas add up to the dataset-wide confusion: aAcc = sum(intersect) / sum(label_area)
+    aacc = 100 * per_image["intersect"].sum() / per_image["label_area"].sum()
+    assert aacc == pytest.approx(metrics["aAcc"])
+    assert json.loads((out / "manifest.json").read_text())["kind"] == "eval"
+    pngs = sorted(p.name for p in preds.glob("*.png"))
+    assert len(pngs) == 16 and f"{per_image['ids'][0]}_error.png" in pngs
+
+
+def test_eval_bad_inputs_exit_2_with_one_line(tiny_run, tmp_path, capsys):
+    model = str(tiny_run / "model_final.pt")
+    cases = [
+        (["--model", str(tiny_run / "checkpoint_last.pt")], "not a repsep-bench model export"),
+        (["--model", model, "--data", f"cityscapes:{tmp_path}"], str(tmp_path)),
+        (["--model", model, "--mode", "slide", "--crop", "64"], "--crop 64: expected HEIGHTxWIDTH"),
+        (["--model", model, "--scales", "1,x"], "--scales 1,x"),
+        (["--model", str(tmp_path / "none.pt")], "file not found"),
+    ]
+    for args, match in cases:
+        assert run_cli("eval", *args, "--out", str(tmp_path / "ev")) == 2, args
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("error: ") and match in err and "\n" not in err, err
+    assert not (tmp_path / "ev").exists()
+
+
+def test_eval_refuses_a_dataset_with_other_classes(tiny_run, tmp_path):
+    from repsep.data.synthcity import generate
+    from repsep.engine.evaluate import evaluate_checkpoint
+
+    ade = generate(tmp_path / "ade", 0, 1, size=(64, 64), layout="ade20k", workers=1)
+    with pytest.raises(UserError, match="predicts 19 classes .* has 150"):
+        evaluate_checkpoint(tiny_run / "model_final.pt", tmp_path / "ev", data=f"ade20k:{ade}", progress=False)
