@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from repsep.engine.checkpoint import (
+    load_model,
     load_state,
     rng_state,
     save_state,
@@ -88,3 +89,50 @@ def test_truncated_and_foreign_checkpoints(tmp_path):
         load_state(bare)
     with pytest.raises(UserError, match="file not found"):
         load_state(tmp_path / "missing.pt")
+
+
+# ---- model export ------------------------------------------------------------------------------------------------
+
+def test_export_round_trip(tiny_run):
+    loaded = load_model(tiny_run / "model_final.pt")
+    assert not loaded.model.training
+    assert loaded.model_config.name == "rsseg_vit" and loaded.class_table.num_classes == 19
+    assert loaded.dataset_spec.startswith("synthcity:") and loaded.train_config["schedule"]["iters"] == 2
+    obj = torch.load(tiny_run / "model_final.pt", weights_only=True)
+    assert not any(k.startswith(("region_classifier", "aux_head")) for k in obj["state_dict"])  # deployed
+    assert obj["weights_sha256"] == weights_sha256(loaded.model.state_dict())
+    state = torch.load(tiny_run / "checkpoint_last.pt", weights_only=True)
+    assert any(k.startswith("region_classifier") for k in state["model"])  # the training state keeps aux heads
+
+
+def resave(src, dst, edit):
+    obj = torch.load(src, weights_only=True)
+    edit(obj)
+    torch.save(obj, dst)
+    return dst
+
+
+def test_modified_or_mismatched_exports_are_refused(tiny_run, tmp_path):
+    src = tiny_run / "model_final.pt"
+
+    def tamper(o):
+        k = next(iter(o["state_dict"]))
+        o["state_dict"][k] = o["state_dict"][k] + 1
+
+    with pytest.raises(UserError, match="weights do not match their recorded sha256"):
+        load_model(resave(src, tmp_path / "tampered.pt", tamper))
+
+    def fewer_classes(o):
+        o["model_config"]["num_classes"] = 5
+
+    with pytest.raises(UserError, match="model has 5 classes but its class table 'cityscapes' has 19"):
+        load_model(resave(src, tmp_path / "classes.pt", fewer_classes))
+
+    def other_model(o):
+        o["model_config"]["dca"] = False
+        o["model_config"]["name"] = "rsseg_vit"
+
+    with pytest.raises(UserError, match=r"other.pt: weights do not fit model 'rsseg_vit'"):
+        load_model(resave(src, tmp_path / "other.pt", other_model))
+    with pytest.raises(UserError, match="not a repsep-bench model export"):
+        load_model(tiny_run / "checkpoint_last.pt")
