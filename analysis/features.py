@@ -15,7 +15,7 @@ sampling: uniform without replacement, independent of image order). Two models w
 identical locations.
 
 CKA needs the same rows for layers of any resolution, so every map is also area-resampled to a common grid
-(input size / ``cka_stride``) and sampled there in the same way.
+(label-map size / ``cka_stride``) and sampled there in the same way.
 """
 
 from __future__ import annotations
@@ -125,7 +125,7 @@ class FeatureStats:
         seed: sampling seed.
         max_tokens: cosine statistics of a map with more tokens use its ``max_tokens`` lowest-priority tokens.
         hf_cutoff: low-pass radius of :func:`analysis.similarity.high_frequency_ratio`.
-        cka_stride: input pixels per cell of the common CKA grid.
+        cka_stride: label-map pixels per cell of the common CKA grid.
     """
 
     def __init__(self, num_classes: int, layers: Sequence[str] | None = None, *, purity: float = 0.75,
@@ -198,8 +198,7 @@ class FeatureStats:
         """Per layer (in first-seen order): the summarised similarity statistics and the token samples."""
         out = {}
         for name, values in self.values.items():
-            sim = {m: mean_over_images(torch.cat(v)) if v else mean_over_images(torch.empty(0))
-                   for m, v in values.items()}
+            sim = {m: mean_over_images(torch.cat(v) if v else torch.empty(0)) for m, v in values.items()}
             res, cka = self.samples[name], self.cka_samples[name]
             empty = torch.empty(0, 0)
             out[name] = LayerResult(sim, res.features if res.features is not None else empty, res.labels,

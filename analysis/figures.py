@@ -27,7 +27,7 @@ def _pyplot():
 
 
 def plot_similarity_depth(similarity: Stats, layers: Sequence[str]):
-    """Three panels against the layers in ``layers`` order (a model lacking a layer has a gap): same-class
+    """Three panels against the layers in ``layers`` order (a model's line joins the layers it has): same-class
     (dashed) and different-class (solid) mean cosine, patch-wise |cos|, and the rank-collapse residual ratio.
 
     ``similarity[model][layer]`` holds ``same_cos``, ``diff_cos``, ``abs_cos``, ``residual_ratio``.
@@ -40,11 +40,11 @@ def plot_similarity_depth(similarity: Stats, layers: Sequence[str]):
               ("residual ratio ||X - 1 mu^T|| / ||X||", (("residual_ratio", "-"),)))
     for ax, (title, series) in zip(axes, panels, strict=True):
         for k, (model, per_layer) in enumerate(similarity.items()):
+            xs = [i for i, name in enumerate(layers) if name in per_layer]
             for metric, style in series:
-                y = [per_layer[name][metric] if name in per_layer else np.nan for name in layers]
+                y = np.asarray([per_layer[layers[i]][metric] for i in xs], dtype=float)
                 label = model if metric in ("diff_cos", "abs_cos", "residual_ratio") else None
-                ax.plot(x, np.asarray(y, dtype=float), linestyle=style, marker="o", markersize=3,
-                        color=f"C{k}", label=label)
+                ax.plot(xs, y, linestyle=style, marker="o", markersize=3, color=f"C{k}", label=label)
         ax.set_title(title)
         ax.set_xticks(x, layers, rotation=60, ha="right")
         ax.grid(alpha=0.3)
@@ -86,7 +86,7 @@ def plot_tsne_panels(panels: Mapping[str, tuple[np.ndarray, np.ndarray]], class_
     present = sorted({int(c) for _, labels in panels.values() for c in np.unique(labels)})
     colours = {c: np.asarray(class_table.palette[c], dtype=float) / 255.0 for c in present}
     for ax, (model, (emb, labels)) in zip(axes[0], panels.items(), strict=True):
-        ax.scatter(emb[:, 0], emb[:, 1], c=np.asarray([colours[int(c)] for c in labels]).reshape(-1, 3), s=2,
+        ax.scatter(emb[:, 0], emb[:, 1], c=np.asarray([colours[int(c)] for c in labels]).reshape(-1, 3), s=3,
                    linewidths=0, rasterized=True)
         ax.set_title(f"{model}: {layer}")
         ax.set_xticks([])

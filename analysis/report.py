@@ -564,8 +564,11 @@ def build_report(run_dirs: Sequence[str | Path], out: str | Path, *, baseline: s
               uncertainty_table(intervals, baseline, confidence), *analysis_tables(analyze_runs)]
     tables = [t for t in tables if t is not None]
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    except OSError as e:
+        raise UserError(f"{out.parent}: cannot write here ({e.strerror or e})") from None
     try:
         os.chmod(tmp, 0o755)
         for t in tables:

@@ -101,14 +101,11 @@ def _available_layers(model: torch.nn.Module, dataset: Any) -> list[str]:
         return list(model.forward_features(image))
 
 
-def _select_layers(available: list[str], wanted: list[str] | None, all_names: set[str]) -> list[str]:
-    if wanted is None:
-        return available
-    unknown = [w for w in wanted if w not in all_names]
+def _check_known(option: str, wanted: list[str] | None, all_names: set[str]) -> None:
+    unknown = [w for w in wanted or () if w not in all_names]
     if unknown:
-        raise UserError(f"--layers: unknown feature(s) {', '.join(unknown)}; the models give "
+        raise UserError(f"{option}: unknown feature(s) {', '.join(unknown)}; the models give "
                         f"{', '.join(sorted(all_names, key=layer_sort_key))}")
-    return [w for w in available if w in wanted]
 
 
 def _summary_layer(layers_per_model: dict[str, list[str]]) -> str:
@@ -135,11 +132,7 @@ def analyze(checkpoints: Sequence[str | Path], out: str | Path, *, data: str | N
         tsne_max_points: class-balanced cap on the points of one embedding.
         Others: see :class:`analysis.features.FeatureStats`.
     """
-    from analysis.figures import plot_similarity_depth, plot_tsne_panels, plot_variance_bars
-    from analysis.robustness_plots import save_figure
     from analysis.separation import class_separation
-    from analysis.similarity import cka_matrix
-    from analysis.tsne import balanced_indices, tsne_embed
     from repsep.data import open_dataset
     from repsep.data.transforms import EvalTransform
     from repsep.engine.checkpoint import load_model
@@ -164,6 +157,8 @@ def analyze(checkpoints: Sequence[str | Path], out: str | Path, *, data: str | N
             raise UserError(f"{p}: class table {lm.class_table.name!r} differs from {paths[0]}'s {class_table.name!r}; "
                             "compare models trained on the same label set")
     spec = data or loaded[0].dataset_spec
+    inputs = {"checkpoints": {n: {"path": str(p), "sha256": sha256_file(p)} for n, p in zip(names, paths, strict=True)},
+              "data": spec, "split": split}
     scale = (loaded[0].train_config.get("eval") or {}).get("scale")
     dataset = open_dataset(spec, split, transform=EvalTransform(scale=tuple(scale) if scale else None))
     if dataset.class_table.classes != class_table.classes:
@@ -175,7 +170,9 @@ def analyze(checkpoints: Sequence[str | Path], out: str | Path, *, data: str | N
 
     available = {n: _available_layers(lm.model, dataset) for n, lm in zip(names, loaded, strict=True)}
     all_names = set().union(*available.values())
-    chosen = {n: _select_layers(available[n], layers, all_names) for n in names}
+    _check_known("--layers", layers, all_names)
+    _check_known("--tsne-layers", tsne_layers, all_names)
+    chosen = {n: [lay for lay in available[n] if layers is None or lay in layers] for n in names}
     summary_layer = _summary_layer(chosen)
     results: dict[str, dict[str, LayerResult]] = {}
     for n, lm in zip(names, loaded, strict=True):
@@ -184,7 +181,6 @@ def analyze(checkpoints: Sequence[str | Path], out: str | Path, *, data: str | N
         results[n] = collect(lm.model, iter_batches(dataset, count, batch_size), stats, device=device,
                              progress=progress, desc=f"features {n}")
     ordered = sorted(set().union(*map(set, chosen.values())), key=layer_sort_key)
-    image_ids = [dataset.image_id(i) for i in range(count)]
 
     similarity = {n: {layer: {m: r.similarity[m][0] for m in SIMILARITY_METRICS} for layer, r in res.items()}
                   for n, res in results.items()}
@@ -196,18 +192,37 @@ def analyze(checkpoints: Sequence[str | Path], out: str | Path, *, data: str | N
                 "summary_layer": summary_layer}
     _write_similarity(out, results, names, settings)
     _write_separation(out, separation, settings)
-    _write_cka(out, results, names, cka_matrix)
+    _write_cka(out, results, names)
 
     tsne_pick = {n: [lay for lay in chosen[n] if tsne_layers is None or lay in tsne_layers] for n in names}
-    jobs = [(n, lay) for n in names for lay in tsne_pick[n]]
+    embeddings = _write_tsne(out, results, tsne_pick, [dataset.image_id(i) for i in range(count)], class_table,
+                             seed=seed, max_points=tsne_max_points, progress=progress)
+    caption = {"images": f"{count} {split} images of {spec}", "purity": purity, "per_class": per_class, "seed": seed}
+    _write_figures(out / "figures", similarity, ordered, {n: separation[n][summary_layer] for n in names},
+                   summary_layer, embeddings, class_table, caption)
+
+    tables = summary_tables(similarity, separation, names, summary_layer)
+    atomic_write_text(out / "summary.md", "".join(to_markdown(t) + "\n" for t in tables))
+    atomic_write_json(out / "manifest.json", build_manifest("analyze", seeds={"seed": seed}, config=settings,
+                                                           inputs=inputs))
+    return tables
+
+
+def _write_tsne(out: Path, results: dict[str, dict[str, LayerResult]], picks: dict[str, list[str]],
+                image_ids: list[str], class_table: Any, *, seed: int, max_points: int,
+                progress: bool) -> dict[str, dict[str, tuple[np.ndarray, np.ndarray]]]:
+    """Embed the picked (model, layer) samples, write ``tsne/<model>__<layer>.npz``; returns layer -> model ->
+    (embedding, labels). A sample is cut to ``max_points`` class-balanced points (same rows for every model)."""
     from tqdm import tqdm
 
+    from analysis.tsne import balanced_indices, tsne_embed
+
     embeddings: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = {}
+    jobs = [(n, lay) for n, layers in picks.items() for lay in layers]
     for n, lay in tqdm(jobs, desc="t-SNE", disable=not progress, leave=False):
         r = results[n][lay]
         labels = r.labels.numpy()
-        cap = max(1, tsne_max_points // max(1, len(np.unique(labels))))
-        idx = balanced_indices(labels, cap, seed)
+        idx = balanced_indices(labels, max(1, max_points // max(1, len(np.unique(labels)))), seed)
         if len(idx) < 5:
             continue
         emb = tsne_embed(r.tokens.numpy()[idx], seed=seed)
@@ -216,38 +231,38 @@ def analyze(checkpoints: Sequence[str | Path], out: str | Path, *, data: str | N
             "embedding": emb, "labels": labels[idx], "image_ids": np.asarray([image_ids[i] for i in loc[:, 0]]),
             "token_index": loc[:, 1], "grid": np.asarray(r.grid), "class_names": np.asarray(class_table.classes)})
         embeddings.setdefault(lay, {})[n] = (emb, labels[idx])
+    return embeddings
 
-    fig_dir = out / "figures"
-    save_figure(plot_similarity_depth(similarity, ordered), fig_dir / "similarity_depth")
+
+def _write_figures(fig_dir: Path, similarity: dict[str, dict[str, dict[str, float]]], layers: list[str],
+                   separation_at: dict[str, dict[str, float]], summary_layer: str,
+                   embeddings: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]], class_table: Any,
+                   caption: dict[str, Any]) -> None:
+    """The depth curves, the variance bars at ``summary_layer`` and one t-SNE figure per embedded layer, each
+    as PNG + PDF + caption ``.txt``."""
+    from analysis.figures import plot_similarity_depth, plot_tsne_panels, plot_variance_bars
+    from analysis.robustness_plots import save_figure
+
+    images, purity, per_class, seed = caption["images"], caption["purity"], caption["per_class"], caption["seed"]
+    save_figure(plot_similarity_depth(similarity, layers), fig_dir / "similarity_depth")
     atomic_write_text(fig_dir / "similarity_depth.txt", (
-        f"Feature similarity against depth on {count} {split} images of {spec} (one colour per model). Left: "
-        "mean cosine between patch tokens of the same class (dashed) and of different classes (solid), per image "
-        f"then averaged over images (labels: majority class with purity >= {purity}). Middle: patch-wise "
-        "absolute cosine over all token pairs (Gong et al. 2021). Right: rank-collapse residual "
-        "||X - 1 mu^T||_F / ||X||_F (Dong et al. 2021). Over-smoothing shows as the different-class curve "
-        "rising towards the same-class curve.\n"))
-    sep_at = {n: separation[n][summary_layer] for n in names}
-    save_figure(plot_variance_bars(sep_at, summary_layer), fig_dir / "variance_bars")
+        f"Feature similarity against depth on {images} (one colour per model). Left: mean cosine between patch "
+        "tokens of the same class (dashed) and of different classes (solid), per image then averaged over images "
+        f"(labels: majority class with purity >= {purity}). Middle: patch-wise absolute cosine over all token "
+        "pairs (Gong et al. 2021). Right: rank-collapse residual ||X - 1 mu^T||_F / ||X||_F (Dong et al. 2021). "
+        "Over-smoothing shows as the different-class curve rising towards the same-class curve.\n"))
+    save_figure(plot_variance_bars(separation_at, summary_layer), fig_dir / "variance_bars")
     atomic_write_text(fig_dir / "variance_bars.txt", (
-        f"Intra- and inter-class variance of L2-normalised {summary_layer} features per model ({per_class} tokens "
-        f"per class at most, {count} {split} images of {spec}), class-balanced means; the ratio inter/intra is "
-        "written above each pair (higher = better separated).\n"))
+        f"Intra- and inter-class variance of L2-normalised {summary_layer} features per model (at most "
+        f"{per_class} tokens per class from {images}), class-balanced means; the ratio inter/intra is written "
+        "above each pair (higher = better separated).\n"))
     for lay, panels in embeddings.items():
-        stem = f"tsne_{lay}"
+        stem = "tsne_" + lay.replace(".", "_")  # no dots: save_figure swaps the suffix
         save_figure(plot_tsne_panels(panels, class_table, lay), fig_dir / stem)
         atomic_write_text(fig_dir / f"{stem}.txt", (
-            f"t-SNE of {lay} tokens, models side by side (same sampled locations for every model): class-balanced "
-            f"sample of labelled patches from {count} {split} images of {spec}, L2-normalised, PCA to 50 "
-            f"dimensions, perplexity 30, seed {seed}; colours are the dataset palette.\n"))
-
-    tables = summary_tables(similarity, separation, names, summary_layer)
-    atomic_write_text(out / "summary.md", "".join(to_markdown(t) + "\n" for t in tables))
-    inputs = {"checkpoints": {n: {"path": str(p), "sha256": sha256_file(p)} for n, p in zip(names, paths,
-                                                                                         strict=True)},
-              "data": spec, "split": split}
-    atomic_write_json(out / "manifest.json", build_manifest("analyze", seeds={"seed": seed}, config=settings,
-                                                           inputs=inputs))
-    return tables
+            f"t-SNE of {lay} tokens, models side by side (the same sampled locations for every model): "
+            f"class-balanced sample of labelled patches from {images}, L2-normalised, PCA to 50 dimensions, "
+            f"perplexity 30, seed {seed}; colours are the dataset palette.\n"))
 
 
 def _write_similarity(out: Path, results: dict[str, dict[str, LayerResult]], names: list[str],
@@ -289,7 +304,10 @@ def _write_separation(out: Path, separation: dict[str, dict[str, dict[str, float
     atomic_write_text(out / "separation.csv", to_csv(Table("separation", "separation", cols, rows)))
 
 
-def _write_cka(out: Path, results: dict[str, dict[str, LayerResult]], names: list[str], cka_matrix) -> None:
+def _write_cka(out: Path, results: dict[str, dict[str, LayerResult]], names: list[str]) -> None:
+    """``cka.json``: layer x layer linear CKA for every pair of models (a model with itself included)."""
+    from analysis.similarity import cka_matrix
+
     pairs = []
     for i, a in enumerate(names):
         for b in names[i:]:
@@ -305,7 +323,7 @@ def _write_cka(out: Path, results: dict[str, dict[str, LayerResult]], names: lis
                           "num_tokens": len(first_a.cka_locations)})
     atomic_write_json(out / "cka.json", {
         "definition": "linear CKA (Kornblith et al. 2019) on column-centred tokens; every map area-resampled to "
-                      "the common grid (input size / cka_stride) at the same class-balanced locations",
+                      "the common grid (label-map size / cka_stride) at the same class-balanced locations",
         "pairs": pairs})
 
 

@@ -30,7 +30,10 @@ def main() -> int:
     parser.add_argument("--severities", default="1-5", help="e.g. 1-5, 3 or 1,3,5")
     parser.add_argument("--images", type=int, default=20, help="SynthCity val scenes")
     parser.add_argument("--size", default="256x512", help="HxW")
-    parser.add_argument("--draws", type=int, default=1, help="seeds per image for the random corruptions")
+    parser.add_argument("--draws", type=int, default=3, help="seeds per image for the random corruptions")
+    parser.add_argument("--global-draws", type=int, default=10,
+                        help="seeds per image for fog and frost, whose one fractal / texture per image makes the "
+                             "per-draw statistics spread widely")
     args = parser.parse_args()
 
     names = [n.strip() for n in args.corruptions.split(",") if n.strip()]
@@ -41,14 +44,15 @@ def main() -> int:
     images = np.stack([render_scene(image_rng(0, "val", i), (h, w))[0] for i in range(args.images)])
     reference, backend = get_backend("reference"), get_backend("torch")
 
-    print(f"{len(images)} SynthCity scenes at {h}x{w}; random corruptions: {args.draws} draw(s) per image\n")
+    print(f"{len(images)} SynthCity scenes at {h}x{w}; random corruptions: {args.draws} draw(s) per image "
+          f"({args.global_draws} for fog and frost)\n")
     print("| corruption | sev | kind | max abs diff | mean abs diff | ref mean | torch mean | mean tol | ref std "
           "| torch std | std rel | ok |")
     print("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
     failures = 0
     for name in names:
         deterministic = name in DETERMINISTIC
-        draws = 1 if deterministic else args.draws
+        draws = 1 if deterministic else args.global_draws if name in ("fog", "frost") else args.draws
         batch = np.concatenate([images] * draws)
         ids = [f"{i}/{d}" for d in range(draws) for i in range(len(images))]
         for severity in parse_severities(args.severities):
@@ -62,10 +66,8 @@ def main() -> int:
             stderr = math.sqrt((ref_means.var(ddof=1) + our_means.var(ddof=1)) / len(batch))
             tol = max(0.05 * abs(dr.mean()), 1.0, 3 * stderr)
             std_rel = dt.std() / dr.std() - 1
-            if deterministic:
-                ok = diff.max() <= 2
-            else:
-                ok = abs(dt.mean() - dr.mean()) <= tol and abs(std_rel) <= 0.05
+            random_ok = abs(dt.mean() - dr.mean()) <= tol and abs(std_rel) <= 0.05
+            ok = diff.max() <= 2 if deterministic else random_ok
             failures += not ok
             print(f"| {name} | {severity} | {'deterministic' if deterministic else 'random'} | {diff.max()} | "
                   f"{diff.mean():.4f} | {dr.mean():.2f} | {dt.mean():.2f} | {tol:.2f} | {dr.std():.2f} | "

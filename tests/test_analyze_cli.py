@@ -62,7 +62,8 @@ def test_analyze_two_models_end_to_end(tiny_setup):
     root, data, (base, rsseg) = tiny_setup
     out = root / "out"
     args = ["analyze", "--model", str(base), "--model", str(rsseg), "--num-images", "4", "--per-class", "20",
-            "--tsne-layers", "decoder_input", "--batch-size", "2", "--out", str(out)]
+            "--layers", "vit.block1,vit.block4,sasm,decoder_input",
+            "--tsne-layers", "vit.block4", "--batch-size", "2", "--out", str(out)]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "Feature similarity at decoder_input" in result.output
@@ -70,7 +71,8 @@ def test_analyze_two_models_end_to_end(tiny_setup):
     sim = json.loads((out / "similarity.json").read_text())
     assert sim["settings"]["num_images"] == 4
     assert list(sim["models"]) == ["baseline_vit", "rsseg_vit"]
-    assert {"vit.block1", "vit.block2", "decoder_input"} <= set(sim["models"]["baseline_vit"])
+    assert set(sim["models"]["baseline_vit"]) == {"vit.block1", "vit.block4", "decoder_input"}
+    assert sim["settings"]["layers"] == ["vit.block1", "vit.block4", "sasm", "decoder_input"]  # depth order
     assert "sasm" in sim["models"]["rsseg_vit"] and "sasm" not in sim["models"]["baseline_vit"]
     for layers in sim["models"].values():
         for stats in layers.values():
@@ -87,10 +89,10 @@ def test_analyze_two_models_end_to_end(tiny_setup):
     self_cka = pairs[("baseline_vit", "baseline_vit")]["cka"]
     assert all(self_cka[i][i] == pytest.approx(1.0) for i in range(len(self_cka)))
 
-    a, b = (np.load(out / "tsne" / f"{m}__decoder_input.npz") for m in ("baseline_vit", "rsseg_vit"))
+    a, b = (np.load(out / "tsne" / f"{m}__vit.block4.npz") for m in ("baseline_vit", "rsseg_vit"))
     assert np.array_equal(a["image_ids"], b["image_ids"]) and np.array_equal(a["token_index"], b["token_index"])
     assert a["embedding"].shape == (len(a["labels"]), 2)
-    for stem in ("similarity_depth", "variance_bars", "tsne_decoder_input"):
+    for stem in ("similarity_depth", "variance_bars", "tsne_vit_block4"):
         for ext in ("png", "pdf", "txt"):
             assert (out / "figures" / f"{stem}.{ext}").is_file()
     manifest = json.loads((out / "manifest.json").read_text())
@@ -99,8 +101,8 @@ def test_analyze_two_models_end_to_end(tiny_setup):
     # regenerating gives identical bytes
     again = root / "again"
     assert CliRunner().invoke(app, [*args[:-1], str(again)]).exit_code == 0
-    for name in ("similarity.json", "separation.csv", "cka.json", "tsne/rsseg_vit__decoder_input.npz",
-                 "figures/similarity_depth.png", "figures/tsne_decoder_input.pdf"):
+    for name in ("similarity.json", "separation.csv", "cka.json", "tsne/rsseg_vit__vit.block4.npz",
+                 "figures/similarity_depth.png", "figures/tsne_vit_block4.pdf"):
         assert (out / name).read_bytes() == (again / name).read_bytes(), name
 
 
@@ -110,3 +112,7 @@ def test_analyze_bad_layer_is_a_user_error(tiny_setup):
     root, _, (base, _) = tiny_setup
     with pytest.raises(UserError, match="--layers: unknown feature"):
         analyze([base], root / "bad", layers=["vit.block99"], progress=False)
+    with pytest.raises(UserError, match="--tsne-layers: unknown feature"):
+        analyze([base], root / "bad", tsne_layers=["sasm"], progress=False)
+    with pytest.raises(UserError, match="--purity"):
+        analyze([base], root / "bad", purity=0.0, progress=False)

@@ -173,3 +173,31 @@ def test_resume_refuses_a_different_config(synthcity_small, tmp_path):
     train(tiny_config(synthcity_small), tmp_path, stop_at=1, progress=False)
     with pytest.raises(UserError, match=r"different config \(optim.lr"):
         train(tiny_config(synthcity_small, "optim.lr=0.5"), tmp_path, resume=True, progress=False)
+
+
+def run_cli(*args: str) -> int:
+    from repsep.cli import main
+
+    with pytest.raises(SystemExit) as e:
+        main(list(args))
+    return e.value.code
+
+
+def test_train_bad_inputs_exit_2_and_write_nothing(tiny_run, tmp_path, capsys):
+    typo = tmp_path / "typo.yaml"
+    typo.write_text("model: {name: rsseg_vit}\noptim: {lrr: 0.1}\n")
+    before = {p.name: p.read_bytes() for p in tiny_run.iterdir()}
+    cases = [
+        ([str(typo)], f"{typo}: unknown key 'optim.lrr'"),
+        (["synthcity_tiny_rsseg", "--set", f"data.spec=cityscapes:{tmp_path / 'nothing'}"], "nothing"),
+        (["synthcity_tiny_rsseg", "--set", "optim.lr=fast"], "--set optim.lr=fast: optim.lr: expected float"),
+        (["synthcity_tiny_rsseg", "--resume", "--overwrite"], "exclude each other"),
+    ]
+    for args, match in cases:
+        assert run_cli("train", *args, "--out", str(tmp_path / "run")) == 2, args
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("error: ") and match in err and "\n" not in err, err
+        assert not (tmp_path / "run").exists()
+    assert run_cli("train", "synthcity_tiny_rsseg", "--out", str(tiny_run)) == 2
+    assert "holds a finished run" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in tiny_run.iterdir()} == before

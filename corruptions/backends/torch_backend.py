@@ -29,8 +29,8 @@ import torch
 import torch.nn.functional as F
 
 from corruptions.backends import torch_ops as ops
-from corruptions.backends.base import CorruptionBackend
-from corruptions.suite import ALL_CORRUPTIONS, check_severity
+from corruptions.backends.base import CorruptionBackend, backend_for
+from corruptions.suite import check_severity, group_of
 from repsep.errors import UserError
 
 MIN_SIDE = 32  # the reference refuses smaller images; the ports keep the same contract
@@ -390,9 +390,8 @@ class TorchBackend(CorruptionBackend):
 
     def backend_for(self, corruption: str) -> str:
         """'torch' or 'reference': which backend produces ``corruption``'s pixels."""
-        if corruption not in ALL_CORRUPTIONS:
-            raise UserError(f"unknown corruption {corruption!r}; choose from: {', '.join(ALL_CORRUPTIONS)}")
-        return "torch" if corruption in PORTS else "reference"
+        group_of(corruption)  # UserError for an unknown name
+        return backend_for(self, corruption).name
 
     @property
     def reference(self) -> CorruptionBackend:
@@ -414,7 +413,8 @@ class TorchBackend(CorruptionBackend):
         if len(seeds) != images.shape[0]:
             raise ValueError(f"{len(seeds)} seeds for a batch of {images.shape[0]} images")
         check_severity(severity)
-        if self.backend_for(corruption) == "reference":
+        if not self.supports(corruption):
+            group_of(corruption)
             return self.reference.corrupt_batch(images, corruption, severity, seeds)
         if min(images.shape[1:3]) < MIN_SIDE:
             raise UserError(f"corruption {corruption}: images must be at least {MIN_SIDE}x{MIN_SIDE} pixels, "

@@ -49,7 +49,7 @@ def scalar_randint(gen: torch.Generator, low: int, high: int, device: torch.devi
     return int(torch.randint(low, high, (), generator=gen, device=device))
 
 
-POISSON_BINS = 1024
+POISSON_BINS = 4096  # u-bins of the inverse-CDF table; about (cap + 1) / 4096 of the draws need a search
 
 
 @lru_cache(maxsize=16)
@@ -86,11 +86,12 @@ def poisson_capped(gens: list[torch.Generator], values: torch.Tensor, rate_scale
     ambiguous = (guess >= 128).nonzero(as_tuple=True)
     k = (guess & 127).float()
     if ambiguous[0].numel():
-        cdf = torch.from_numpy(np.concatenate([cdf_np, np.full((256, 1), np.inf)], 1)).to(device)
-        v, uu = values[ambiguous].long(), u[ambiguous].double()
+        cdf = torch.from_numpy(np.concatenate([cdf_np, np.full((256, 1), np.inf)], 1)).to(device).view(-1)
+        row = values[ambiguous].long() * (cap + 1)
+        uu = u[ambiguous].double()
         kk = k[ambiguous].long()
         while True:  # step forward while u passes the CDF (a few steps at most)
-            step = uu >= cdf[v, kk]
+            step = uu >= cdf[row + kk]
             if not bool(step.any()):
                 break
             kk += step

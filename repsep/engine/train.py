@@ -240,7 +240,7 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool = False, overwrite:
     ddp = model if world == 1 else torch.nn.parallel.DistributedDataParallel(
         model, device_ids=[device.index] if device.type == "cuda" else None)
 
-    stop = s.iters if stop_at is None else min(stop_at, s.iters)
+    stop = s.iters if stop_at is None else max(start, min(stop_at, s.iters))
     d = cfg.data
     sampler = TrainSampler(len(train_ds), cfg.seed, d.batch_size, start, stop, accum_steps=cfg.accum_steps,
                            rank=rank, world=world)

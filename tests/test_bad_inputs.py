@@ -1,0 +1,421 @@
+"""Every user-facing command against bad inputs: one stderr line naming the file and the problem, exit code 2,
+no traceback, and no file created, changed or removed (bytes and mtimes of the whole work tree compared).
+
+Each row is (command line, setup that creates the bad input, expected message fragment). Placeholders in braces
+are paths of the per-test work tree (see :func:`_paths`); setups write the bad input into it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from corruption_fixtures import make_cityscapes
+from PIL import Image
+
+from repsep.cli import main
+
+CITY_IMG = "leftImg8bit/val/aachen/aachen_000000_000019_leftImg8bit.png"
+CITY_LAB = "gtFine/val/aachen/aachen_000000_000019_gtFine_labelTrainIds.png"
+TINY = ("data.crop=[64, 96]", "data.scale=[64, 96]", "data.batch_size=2", "data.num_workers=0",
+        "model.img_size=[64, 96]", "schedule.iters=2")
+PROGRESS_BAR = re.compile(r"^[\w .-]*: *(\d+%\||\d+it \[)")
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+CAN_CHMOD = hasattr(os, "geteuid") and os.geteuid() != 0  # root writes into 0o555 folders anyway
+
+
+class Evil:
+    """Unpickling this runs ``touch <path>``: a checkpoint that would execute code when loaded unsafely."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def __reduce__(self):
+        return (os.system, (f"touch '{self.path}'",))
+
+
+# ---- the work tree ------------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory):
+    """Shared read-only inputs: a 3-image Cityscapes folder, a 2+2-image ADE20K folder, tiny 19- and 150-class model
+    exports, a 2+1-image SynthCity folder, a training state file, and finished eval / corrupt output folders."""
+    from repsep.data.labels import ADE20K, CITYSCAPES
+    from repsep.data.synthcity import generate
+    from repsep.engine.checkpoint import export_model, save_state
+    from repsep.models import build_model, model_config
+
+    root = tmp_path_factory.mktemp("bad_inputs_base")
+    cs = make_cityscapes(root / "cs")
+    generate(root / "ade", 2, 2, size=(32, 64), seed=0, layout="ade20k", workers=1)
+    generate(root / "sc", 2, 1, size=(64, 96), seed=0, workers=1)
+    torch.manual_seed(0)
+    for name, table, spec in (("model.pt", CITYSCAPES, f"cityscapes:{cs}"), ("ade_model.pt", ADE20K, "ade20k:x")):
+        cfg = model_config("baseline_vit", size="tiny", num_classes=table.num_classes, img_size=(64, 96))
+        export_model(root / name, build_model(cfg), cfg, table, spec, {})
+    save_state(root / "state.pt", {"iter": 1, "w": torch.zeros(3)})
+    data = ["--data", f"cityscapes:{cs}"]
+    for argv in (["eval", "--model", str(root / "model.pt"), *data, "--workers", "0", "--out", str(root / "eval")],
+                 ["corrupt", "--model", str(root / "model.pt"), *data, "--corruptions", "contrast", "--severities",
+                  "1", "--num-images", "1", "--out", str(root / "corrupt")]):
+        with pytest.raises(SystemExit) as e:
+            main(argv)
+        assert e.value.code in (0, None)
+    return root
+
+
+def _paths(base: Path, ws: Path) -> dict[str, Path]:
+    return {"base": base, "ws": ws, "cs": ws / "cs", "ade": ws / "ade", "model": base / "model.pt",
+            "ade_model": base / "ade_model.pt", "out": ws / "out", "bad": ws / "bad.pt", "img0": ws / "cs" / CITY_IMG,
+            "lab0": ws / "cs" / CITY_LAB, "marker": ws / "MARKER", "ro": ws / "ro", "yaml": ws / "typo.yaml",
+            "run": ws / "run", "empty": ws / "empty"}
+
+
+def _snapshot(*roots: Path) -> dict[str, tuple]:
+    """Every file and folder under ``roots``: (sha256 of bytes, mtime_ns) for files, 'dir' for folders."""
+    snap = {}
+    for root in roots:
+        for p in sorted(root.rglob("*")):
+            if p.is_dir():
+                snap[str(p)] = ("dir",)
+            else:
+                snap[str(p)] = (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime_ns)
+    return snap
+
+
+# ---- setups: each writes one bad input into the work tree ---------------------------------------------------------
+
+def _png(path: Path, array: np.ndarray) -> None:
+    Image.fromarray(array).save(path)
+
+
+def _truncate(path: Path, keep: float = 0.5) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * keep)])
+
+
+def _garbage(path: Path) -> None:
+    path.write_bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes())
+
+
+def _first_ade(p, kind: str) -> Path:
+    folder = p["ade"] / ("images" if kind == "image" else "annotations") / "validation"
+    return sorted(folder.iterdir())[0]
+
+
+def _export_other_arch(p) -> None:
+    obj = torch.load(p["model"], weights_only=True)
+    obj["model_config"]["name"] = "rsseg_vit"
+    obj["model_config"]["pathway"] = True
+    torch.save(obj, p["bad"])
+
+
+def _tamper(p) -> None:
+    obj = torch.load(p["model"], weights_only=True)
+    key = sorted(obj["state_dict"])[-1]
+    obj["state_dict"][key] = obj["state_dict"][key] + 1e-3
+    torch.save(obj, p["bad"])
+
+
+def _evil_torch(p) -> None:
+    from repsep.engine.checkpoint import MODEL_FORMAT
+
+    torch.save({"format": MODEL_FORMAT, "state_dict": Evil(p["marker"])}, p["bad"])
+
+
+def _unfinished_run(p, checkpoint: Callable[[Path], None] | None = None) -> None:
+    p["run"].mkdir()
+    (p["run"] / "metrics.jsonl").write_text('{"event": "start", "iter": 0, "world_size": 1}\n')
+    if checkpoint is not None:
+        checkpoint(p["run"] / "checkpoint_last.pt")
+
+
+def _finished_run(p) -> None:
+    _unfinished_run(p)
+    (p["run"] / "DONE").write_text("")
+
+
+def _read_only(p) -> None:
+    p["ro"].mkdir()
+    p["ro"].chmod(0o555)
+
+
+SETUPS: dict[str, Callable[[dict[str, Path]], object]] = {
+    "none": lambda p: None,
+    "empty_folder": lambda p: p["empty"].mkdir(),
+    "empty_split": lambda p: [f.unlink() for f in (p["cs"] / "leftImg8bit" / "val").rglob("*.png")],
+    "no_label": lambda p: p["lab0"].unlink(),
+    "label_size": lambda p: _png(p["lab0"], np.zeros((32, 48), np.uint8)),
+    "label_values": lambda p: _png(p["lab0"], np.full((64, 96), 40, np.uint8)),
+    "label_16bit": lambda p: _png(p["lab0"], np.full((64, 96), 300, np.uint16)),
+    "label_rgba": lambda p: _png(p["lab0"], np.zeros((64, 96, 4), np.uint8)),
+    "label_garbage": lambda p: _garbage(p["lab0"]),
+    "label_empty": lambda p: p["lab0"].write_bytes(b""),
+    "image_truncated": lambda p: _truncate(p["img0"]),
+    "image_garbage": lambda p: _garbage(p["img0"]),
+    "image_empty": lambda p: p["img0"].write_bytes(b""),
+    "image_16bit": lambda p: _png(p["img0"], np.full((64, 96), 300, np.uint16)),
+    "jpeg_truncated": lambda p: _truncate(_first_ade(p, "image")),
+    "jpeg_garbage": lambda p: _garbage(_first_ade(p, "image")),
+    "ade_label_values": lambda p: _png(_first_ade(p, "label"), np.full((32, 64), 200, np.uint8)),
+    "ckpt_empty": lambda p: p["bad"].write_bytes(b""),
+    "ckpt_garbage": lambda p: _garbage(p["bad"]),
+    "ckpt_truncated": lambda p: p["bad"].write_bytes(p["model"].read_bytes()[: p["model"].stat().st_size // 2]),
+    "ckpt_evil_pickle": lambda p: p["bad"].write_bytes(pickle.dumps(Evil(p["marker"]))),
+    "ckpt_evil_torch": _evil_torch,
+    "ckpt_tampered": _tamper,
+    "ckpt_other_arch": _export_other_arch,
+    "ckpt_train_state": lambda p: shutil.copy(p["base"] / "state.pt", p["bad"]),
+    "yaml_typo": lambda p: p["yaml"].write_text("model:\n  name: baseline_vit\n  size: tiny\noptim:\n  lrr: 0.1\n"),
+    "yaml_syntax": lambda p: p["yaml"].write_text("model:\n  name: [baseline_vit\n"),
+    "run_finished": _finished_run,
+    "run_unfinished": _unfinished_run,
+    "run_ckpt_truncated": lambda p: _unfinished_run(
+        p, lambda f: f.write_bytes((p["base"] / "state.pt").read_bytes()[:300])),
+    "run_ckpt_evil": lambda p: _unfinished_run(p, lambda f: f.write_bytes(pickle.dumps(Evil(p["marker"])))),
+    "report_exists": lambda p: p["out"].mkdir(),
+    "read_only": _read_only,
+}
+
+# ---- the table ----------------------------------------------------------------------------------------------------
+
+CS = ["--data", "cityscapes:{cs}"]
+CORRUPT = ["corrupt", "--model", "{model}", *CS, "--corruptions", "contrast", "--severities", "1", "--num-images", "1",
+           "--out", "{out}"]
+EVAL = ["eval", "--model", "{model}", *CS, "--workers", "0", "--out", "{out}"]
+MATERIALIZE = ["corruptions", "materialize", *CS, "--corruptions", "contrast", "--severities", "1", "--out", "{out}"]
+ANALYZE = ["analyze", "--model", "{model}", *CS, "--num-images", "1", "--per-class", "4", "--tsne-layers",
+           "decoder_input", "--out", "{out}"]
+TRAIN = ["train", "synthcity_tiny_baseline", "--out", "{run}", "--set", "data.spec=cityscapes:{cs}",
+         *[x for kv in TINY for x in ("--set", kv)]]
+
+
+def _with(argv: list[str], option: str, value: str) -> list[str]:
+    """``argv`` with the value of ``option`` replaced."""
+    i = argv.index(option)
+    return [*argv[:i + 1], value, *argv[i + 2:]]
+
+
+ENGINE_OVERWRITES = pytest.mark.xfail(strict=True, reason="repsep/engine/evaluate.py overwrites a finished eval "
+                                      "folder without asking (no --overwrite); reported to the lead")
+ANALYZE_OVERWRITES = pytest.mark.xfail(strict=True, reason="analysis/run.py overwrites a finished analyze folder "
+                                       "without asking (no --overwrite); reported to the lead")
+ENGINE_MKDIR = pytest.mark.xfail(strict=True, reason="repsep/engine/train.py: out.mkdir() raises NotADirectoryError/"
+                                  "PermissionError with a traceback (not a UserError); reported to the lead")
+RO = pytest.mark.skipif(not CAN_CHMOD, reason="running as root: a 0o555 folder does not prevent writes")
+
+# (id, argv, setup, expected fragment of the one stderr line)
+ROWS = [
+    # data check: the dataset readers
+    ("check-missing", ["data", "check", "{ws}/nope"], "none", "{ws}/nope: Cityscapes root folder not found"),
+    ("check-empty-folder", ["data", "check", "{empty}"], "empty_folder",
+     "{empty}/leftImg8bit/val: Cityscapes val images folder not found"),
+    ("check-empty-split", ["data", "check", "{cs}"], "empty_split", "{cs}/leftImg8bit/val: no */*_leftImg8bit.png"),
+    ("check-no-label", ["data", "check", "{cs}"], "no_label", "{img0}: no label (expected {lab0}"),
+    ("check-label-size", ["data", "check", "{cs}"], "label_size", "{lab0}: label is 48x32 (WxH) but its image"),
+    ("check-label-values", ["data", "check", "{cs}"], "label_values", "{lab0}: values [40] are not Cityscapes"),
+    ("check-label-16bit", ["data", "check", "{cs}"], "label_16bit", "{lab0}: label image has mode I"),
+    ("check-label-rgba", ["data", "check", "{cs}"], "label_rgba", "{lab0}: label image has mode RGBA"),
+    ("check-label-garbage", ["data", "check", "{cs}"], "label_garbage", "{lab0}: not a readable image"),
+    ("check-label-empty", ["data", "check", "{cs}"], "label_empty", "{lab0}: empty file (0 bytes)"),
+    ("check-png-truncated", ["data", "check", "{cs}"], "image_truncated", "{img0}: unreadable or truncated"),
+    ("check-png-garbage", ["data", "check", "{cs}"], "image_garbage", "{img0}: not a readable image"),
+    ("check-png-empty", ["data", "check", "{cs}"], "image_empty", "{img0}: empty file (0 bytes)"),
+    ("check-image-16bit", ["data", "check", "{cs}"], "image_16bit", "{img0}: I;16 (16-bit/float) image"),
+    ("check-jpeg-truncated", ["data", "check", "{ade}", "--layout", "ade20k"], "jpeg_truncated",
+     "{ade}/images/validation/"),
+    ("check-jpeg-garbage", ["data", "check", "{ade}", "--layout", "ade20k"], "jpeg_garbage", "not a readable image"),
+    ("check-ade-label-values", ["data", "check", "{ade}", "--layout", "ade20k"], "ade_label_values",
+     "values [200] are not ADE20K labels"),
+    pytest.param("check-json-read-only", ["data", "check", "{cs}", "--json", "{ro}/h.json"], "read_only",
+                 "{ro}: cannot write here", marks=RO),
+    # data synth
+    ("synth-existing-other", ["data", "synth", "--out", "{cs}", "--num-train", "1", "--num-val", "1"], "none",
+     "{cs}: already exists and is not this SynthCity dataset"),
+    ("synth-size-zero", ["data", "synth", "--out", "{out}", "--size", "0x0"], "none", "--size 0x0"),
+    pytest.param("synth-read-only", ["data", "synth", "--out", "{ro}/sc", "--num-train", "1", "--num-val", "1",
+                                     "--size", "32x64"], "read_only", "{ro}: cannot write here", marks=RO),
+    # models
+    ("models-info-unknown", ["models", "info", "nosuch_vit"], "none", "nosuch_vit"),
+    ("models-info-set-typo", ["models", "info", "baseline_vit", "--set", "widht=3"], "none", "widht"),
+    ("models-info-size", ["models", "info", "baseline_vit", "--size", "axb"], "none", "--size"),
+    # corruptions materialize
+    ("materialize-unknown-corruption", _with(MATERIALIZE, "--corruptions", "fgo"), "none", "fgo"),
+    ("materialize-severity-0", _with(MATERIALIZE, "--severities", "0"), "none", "between 1 and 5"),
+    ("materialize-severity-6", _with(MATERIALIZE, "--severities", "6"), "none", "between 1 and 5"),
+    ("materialize-unknown-suite", ["corruptions", "materialize", *CS, "--suite", "kitti-c", "--out", "{out}"],
+     "none", "unknown suite 'kitti-c'"),
+    ("materialize-unknown-backend", [*MATERIALIZE, "--backend", "cuda9"], "none", "cuda9"),
+    ("materialize-missing-data", _with(MATERIALIZE, "--data", "cityscapes:{ws}/nope"), "none",
+     "{ws}/nope: Cityscapes root folder not found"),
+    ("materialize-png-truncated", MATERIALIZE, "image_truncated", "{img0}: unreadable or truncated"),
+    ("materialize-png-empty", MATERIALIZE, "image_empty", "{img0}: empty file (0 bytes)"),
+    pytest.param("materialize-read-only", _with(MATERIALIZE, "--out", "{ro}/m"), "read_only", "{ro}",
+                 marks=RO),
+    # corrupt
+    ("corrupt-missing-model", _with(CORRUPT, "--model", "{ws}/nope.pt"), "none", "{ws}/nope.pt: file not found"),
+    ("corrupt-ckpt-empty", _with(CORRUPT, "--model", "{bad}"), "ckpt_empty", "{bad}: unreadable or truncated"),
+    ("corrupt-ckpt-garbage", _with(CORRUPT, "--model", "{bad}"), "ckpt_garbage", "{bad}: "),
+    ("corrupt-ckpt-truncated", _with(CORRUPT, "--model", "{bad}"), "ckpt_truncated", "{bad}: unreadable or truncated"),
+    ("corrupt-ckpt-evil-pickle", _with(CORRUPT, "--model", "{bad}"), "ckpt_evil_pickle", "{bad}: refused"),
+    ("corrupt-ckpt-evil-torch", _with(CORRUPT, "--model", "{bad}"), "ckpt_evil_torch", "{bad}: refused"),
+    ("corrupt-ckpt-tampered", _with(CORRUPT, "--model", "{bad}"), "ckpt_tampered",
+     "{bad}: the weights do not match their recorded sha256 (the file was modified)"),
+    ("corrupt-ckpt-other-arch", _with(CORRUPT, "--model", "{bad}"), "ckpt_other_arch",
+     "{bad}: weights do not fit model 'rsseg_vit'"),
+    ("corrupt-ckpt-train-state", _with(CORRUPT, "--model", "{bad}"), "ckpt_train_state",
+     "{bad}: not a repsep-bench model export"),
+    ("corrupt-ckpt-other-classes", _with(CORRUPT, "--model", "{ade_model}"), "none", "predicts 150"),
+    ("corrupt-unknown-corruption", _with(CORRUPT, "--corruptions", "fgo"), "none", "fgo"),
+    ("corrupt-severity-0", _with(CORRUPT, "--severities", "0"), "none", "between 1 and 5"),
+    ("corrupt-severity-6", _with(CORRUPT, "--severities", "1-6"), "none", "between 1 and 5"),
+    ("corrupt-missing-data", _with(CORRUPT, "--data", "cityscapes:{ws}/nope"), "none",
+     "{ws}/nope: Cityscapes root folder not found"),
+    ("corrupt-label-values", CORRUPT, "label_values", "{lab0}: values [40] are not Cityscapes trainIds"),
+    ("corrupt-png-garbage", CORRUPT, "image_garbage", "{img0}: not a readable image"),
+    ("corrupt-label-values-workers", [*CORRUPT, "--workers", "1"], "label_values",
+     "{lab0}: values [40] are not Cityscapes trainIds"),
+    ("corrupt-finished-other-run", [*_with(CORRUPT, "--out", "{base}/corrupt"), "--seed", "1"], "none",
+     "saved by a different run (differs in base_seed"),
+    ("corrupt-reference-not-results", [*CORRUPT, "--reference-results", "{cs}"], "none", "{cs}"),
+    pytest.param("corrupt-read-only", _with(CORRUPT, "--out", "{ro}/c"), "read_only", "{ro}", marks=RO),
+    # eval
+    ("eval-missing-model", _with(EVAL, "--model", "{ws}/nope.pt"), "none", "{ws}/nope.pt: file not found"),
+    ("eval-ckpt-truncated", _with(EVAL, "--model", "{bad}"), "ckpt_truncated", "{bad}: unreadable or truncated"),
+    ("eval-ckpt-evil-pickle", _with(EVAL, "--model", "{bad}"), "ckpt_evil_pickle", "{bad}: refused"),
+    ("eval-ckpt-evil-torch", _with(EVAL, "--model", "{bad}"), "ckpt_evil_torch", "{bad}: refused"),
+    ("eval-ckpt-tampered", _with(EVAL, "--model", "{bad}"), "ckpt_tampered",
+     "{bad}: the weights do not match their recorded sha256"),
+    ("eval-ckpt-other-classes", _with(EVAL, "--model", "{ade_model}"), "none",
+     "{ade_model}: the model predicts 150 classes"),
+    ("eval-label-rgba", EVAL, "label_rgba", "{lab0}: label image has mode RGBA"),
+    ("eval-png-truncated", EVAL, "image_truncated", "{img0}: unreadable or truncated"),
+    ("eval-label-values-workers", _with(EVAL, "--workers", "1"), "label_values",
+     "{lab0}: values [40] are not Cityscapes trainIds"),
+    ("eval-mode", [*EVAL, "--mode", "sliding"], "none", "--mode sliding"),
+    ("eval-slide-no-crop", [*EVAL, "--mode", "slide"], "none", "--mode slide: needs --crop and --stride"),
+    ("eval-crop", [*EVAL, "--mode", "slide", "--crop", "64", "--stride", "32x32"], "none", "--crop 64"),
+    ("eval-scales", [*EVAL, "--scales", "1,x"], "none", "--scales 1,x"),
+    pytest.param("eval-finished", _with(EVAL, "--out", "{base}/eval"), "none", "{base}/eval: already",
+                 marks=ENGINE_OVERWRITES),
+    pytest.param("eval-read-only", _with(EVAL, "--out", "{ro}/e"), "read_only", "{ro}", marks=RO),
+    # train
+    ("train-set-typo", [*TRAIN, "--set", "optim.lrr=0.1"], "none", "unknown key 'optim.lrr'"),
+    ("train-set-type", [*TRAIN, "--set", "optim.lr=fast"], "none", "optim.lr"),
+    ("train-yaml-typo", ["train", "{yaml}", "--out", "{run}"], "yaml_typo", "{yaml}: unknown key 'optim.lrr'"),
+    ("train-yaml-syntax", ["train", "{yaml}", "--out", "{run}"], "yaml_syntax", "{yaml}: not valid YAML"),
+    ("train-unknown-recipe", ["train", "synthcity_tiny_rssseg", "--out", "{run}"], "none",
+     "synthcity_tiny_rssseg: config file not found"),
+    ("train-missing-data", [*TRAIN, "--set", "data.spec=cityscapes:{ws}/nope"], "none",
+     "{ws}/nope: Cityscapes root folder not found"),
+    ("train-no-train-split", TRAIN, "none", "{cs}/leftImg8bit/train: Cityscapes train images folder not found"),
+    ("train-finished", TRAIN, "run_finished", "{run}: holds a finished run (DONE)"),
+    ("train-unfinished", TRAIN, "run_unfinished", "{run}: holds an unfinished run; pass --resume"),
+    ("train-resume-truncated", [*TRAIN, "--resume"], "run_ckpt_truncated",
+     "{run}/checkpoint_last.pt: unreadable or truncated"),
+    ("train-resume-evil", [*TRAIN, "--resume"], "run_ckpt_evil", "{run}/checkpoint_last.pt: refused"),
+    ("train-resume-overwrite", [*TRAIN, "--resume", "--overwrite"], "run_unfinished",
+     "--resume and --overwrite exclude each other"),
+    pytest.param("train-read-only", _with(_with(TRAIN, "--out", "{ro}/r"), "--set", "data.spec=synthcity:{base}/sc"),
+                 "read_only", "{ro}", marks=[RO, ENGINE_MKDIR]),
+    # analyze
+    ("analyze-missing-model", _with(ANALYZE, "--model", "{ws}/nope.pt"), "none", "{ws}/nope.pt: file not found"),
+    ("analyze-ckpt-evil", _with(ANALYZE, "--model", "{bad}"), "ckpt_evil_pickle", "{bad}: refused"),
+    ("analyze-ckpt-tampered", _with(ANALYZE, "--model", "{bad}"), "ckpt_tampered",
+     "{bad}: the weights do not match their recorded sha256"),
+    ("analyze-ckpt-other-classes", [*ANALYZE, "--model", "{ade_model}"], "none", "{ade_model}: class table"),
+    ("analyze-purity", [*ANALYZE, "--purity", "2"], "none", "--purity"),
+    ("analyze-layers", _with(ANALYZE, "--tsne-layers", " , "), "none", ""),
+    ("analyze-label-values", ANALYZE, "label_values", "{lab0}: values [40] are not Cityscapes trainIds"),
+    pytest.param("analyze-finished", [*ANALYZE[:-1], "{base}/eval"], "none", "{base}/eval: already",
+                 marks=ANALYZE_OVERWRITES),
+    # report
+    ("report-missing-folder", ["report", "{ws}/nope", "--out", "{out}"], "none", "{ws}/nope: not a folder"),
+    ("report-not-an-output", ["report", "{cs}", "--out", "{out}"], "none", "{cs}: not a train, eval, corrupt or"),
+    ("report-exists", ["report", "{base}/eval", "--out", "{out}"], "report_exists",
+     "--out {out}: already exists; pass --overwrite"),
+    ("report-resamples", ["report", "{base}/eval", "--out", "{out}", "--resamples", "0"], "none", "--resamples 0"),
+    pytest.param("report-read-only", ["report", "{base}/eval", "--out", "{ro}/rep"], "read_only", "{ro}",
+                 marks=RO),
+    # an output path below a regular file cannot be created (the check that also holds when running as root)
+    ("check-json-under-file", ["data", "check", "{cs}", "--json", "{img0}/h.json"], "none", "{img0}"),
+    ("synth-under-file", ["data", "synth", "--out", "{img0}/sc", "--num-train", "1", "--num-val", "1", "--size",
+                          "32x64"], "none", "{img0}"),
+    ("materialize-under-file", _with(MATERIALIZE, "--out", "{img0}/m"), "none", "{img0}"),
+    ("corrupt-under-file", _with(CORRUPT, "--out", "{img0}/c"), "none", "{img0}"),
+    ("eval-under-file", _with(EVAL, "--out", "{img0}/e"), "none", "{img0}"),
+    pytest.param("train-under-file", _with(_with(TRAIN, "--out", "{img0}/r"), "--set", "data.spec=synthcity:{base}/sc"),
+                 "none", "{img0}", marks=ENGINE_MKDIR),
+    ("analyze-under-file", _with(ANALYZE, "--out", "{img0}/a"), "none", "{img0}"),
+    ("report-under-file", ["report", "{base}/eval", "--out", "{img0}/rep"], "none", "{img0}"),
+]
+# one row of each kind, rerun as a real process to prove the exit code and the absence of a traceback
+SUBPROCESS_ROWS = ("check-png-truncated", "corrupt-ckpt-evil-torch", "train-set-typo")
+
+
+@pytest.fixture
+def work(base, tmp_path, monkeypatch):
+    """A per-test copy of the datasets (setups damage it) and the path table; read-only folders are restored."""
+    monkeypatch.setenv("REPSEP_CACHE", str(tmp_path / "cache"))
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    for name in ("cs", "ade"):
+        shutil.copytree(base / name, ws / name)
+    p = _paths(base, ws)
+    yield p
+    if p["ro"].exists():
+        p["ro"].chmod(0o755)
+
+
+def _prepare(work, argv: list[str], setup: str, fragment: str) -> tuple[list[str], str, dict]:
+    SETUPS[setup](work)
+    fmt = {k: str(v) for k, v in work.items()}
+    return [a.format(**fmt) for a in argv], fragment.format(**fmt), _snapshot(work["ws"], work["base"])
+
+
+def _message_lines(err: str) -> list[str]:
+    """stderr without tqdm progress-bar refreshes (``desc: 40%|####  | 2/5 [...]``), which may precede the error."""
+    lines = (ANSI_ESCAPE.sub("", line) for line in re.split(r"[\r\n]+", err))
+    return [line for line in lines if line.strip() and not PROGRESS_BAR.match(line)]
+
+
+def _check(work, before: dict, code, err: str, fragment: str) -> None:
+    lines = _message_lines(err)
+    assert code == 2, err
+    assert "Traceback" not in err
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    assert fragment in lines[0]
+    assert not work["marker"].exists(), "unpickling ran code"
+    if work["ro"].exists():
+        work["ro"].chmod(0o755)  # readable again for the snapshot
+    assert _snapshot(work["ws"], work["base"]) == before
+
+
+@pytest.mark.parametrize("name, argv, setup, fragment", [
+    pytest.param(*r.values, id=r.values[0], marks=r.marks) if hasattr(r, "values") else pytest.param(*r, id=r[0])
+    for r in ROWS])
+def test_bad_input(work, capsys, name, argv, setup, fragment):
+    argv, fragment, before = _prepare(work, argv, setup, fragment)
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    _check(work, before, e.value.code, capsys.readouterr().err, fragment)
+
+
+@pytest.mark.parametrize("name", SUBPROCESS_ROWS)
+def test_bad_input_real_process(work, name):
+    row = next(r for r in ROWS if not hasattr(r, "values") and r[0] == name)
+    argv, fragment, before = _prepare(work, *row[1:])
+    proc = subprocess.run([sys.executable, "-m", "repsep.cli", *argv], capture_output=True, text=True,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=120)
+    _check(work, before, proc.returncode, proc.stderr, fragment)
