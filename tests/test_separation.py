@@ -25,7 +25,11 @@ def test_two_tight_clusters_exact_variances():
     assert out["inter"] == pytest.approx(0.99 / 2)
     assert out["ratio"] == pytest.approx(0.99 / 2 / 0.01)
     assert out["centroid_gap"] == pytest.approx(math.sqrt(2 * 0.99))
-    assert out["silhouette"] > 0.85
+    # a = 2 sin t (the partner); b = mean distance to the other arc: sqrt2 and sqrt2 (cos t -+ sin t), the inner
+    # points (facing the other arc) taking the minus sign, the outer ones the plus sign; two of each
+    c = math.cos(theta)
+    b_inner, b_outer = (math.sqrt(2) * (1 + c - 0.1) / 2, math.sqrt(2) * (1 + c + 0.1) / 2)
+    assert out["silhouette"] == pytest.approx(((1 - 0.2 / b_inner) + (1 - 0.2 / b_outer)) / 2)
     assert out["num_classes"] == 2 and out["num_tokens"] == 4
 
 

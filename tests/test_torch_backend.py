@@ -17,7 +17,7 @@ import torch
 
 from corruptions.backends import get_backend
 from corruptions.backends import torch_ops as ops
-from corruptions.backends.torch_backend import DETERMINISTIC, PORTS, TorchBackend
+from corruptions.backends.torch_backend import DETERMINISTIC, PORTS, TorchBackend, pixelate_torch
 from corruptions.suite import ALL_CORRUPTIONS
 from repsep.data.synthcity import image_rng, render_scene
 from repsep.errors import UserError
@@ -56,6 +56,13 @@ def test_deterministic_port_matches_reference_within_2_levels(images, reference,
         ours = backend.corrupt_batch(torch.from_numpy(images), name, severity, seeds).numpy().astype(np.int16)
         assert ours.shape == ref.shape
         assert np.abs(ours - ref).max() <= 2, f"{name} s{severity}"
+
+
+def test_pixelate_torch_path_is_pil_exactly(images, reference):
+    # the integer torch path (used off CPU) reproduces Pillow's BOX + NEAREST resize bit for bit
+    for severity in range(1, 6):
+        ours = pixelate_torch(torch.from_numpy(images).permute(0, 3, 1, 2), severity).permute(0, 2, 3, 1).numpy()
+        assert np.array_equal(ours, _reference_batch(reference, images, "pixelate", severity, [0] * len(images)))
 
 
 @pytest.mark.parametrize("name", RANDOM)

@@ -6,8 +6,10 @@ draw from one ``torch.Generator`` per image (seeded with the image's seed, on th
 the reference in distribution, not pixel for pixel, and an image's output does not depend on its batch.
 
 Ported: gaussian/shot/impulse/speckle noise, gaussian/defocus/motion/zoom blur, snow, frost, fog, brightness,
-contrast, saturate, elastic_transform, pixelate, jpeg_compression. ``glass_blur`` (a sequential pixel walk) and
-``spatter`` (an OpenCV Canny/distance-transform chain) run the reference backend image by image;
+contrast, saturate, elastic_transform, pixelate, jpeg_compression (the last two call Pillow per image on CPU, the
+package's own C routines and faster than any port there; pixelate has an exact integer torch path for other
+devices). ``glass_blur`` (a sequential pixel walk) and ``spatter`` (an OpenCV Canny/distance-transform chain) run
+the reference backend image by image;
 :meth:`TorchBackend.backend_for` says which backend produces a corruption.
 
 Reconstruction notes (where the port differs in form, not in result):
@@ -22,11 +24,13 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from functools import lru_cache
+from io import BytesIO
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 
 from corruptions.backends import torch_ops as ops
 from corruptions.backends.base import CorruptionBackend, backend_for
@@ -337,7 +341,15 @@ def _nearest_index(in_size: int, out_size: int) -> np.ndarray:
     return np.minimum(coords.astype(np.int64), in_size - 1)
 
 
-def pixelate(x: torch.Tensor, severity: int, gens: Gens) -> torch.Tensor:
+def _per_image_pil(x: torch.Tensor, fn: Callable[[Image.Image], Image.Image]) -> torch.Tensor:
+    """Apply a PIL operation to each image of a CPU batch [B, 3, H, W] (uint8 RGB); returns [B, 3, H, W] uint8."""
+    nhwc = x.permute(0, 2, 3, 1).numpy()
+    out = np.stack([np.asarray(fn(Image.fromarray(np.ascontiguousarray(img)))) for img in nhwc])
+    return torch.from_numpy(out).permute(0, 3, 1, 2)
+
+
+def pixelate_torch(x: torch.Tensor, severity: int) -> torch.Tensor:
+    """PIL's BOX downscale then NEAREST upscale in exact integer torch arithmetic (any device)."""
     c = PIXELATE[severity - 1]
     h, w = x.shape[-2:]
     small = _box_reduce(_box_reduce(x.int(), int(w * c), dim=3), int(h * c), dim=2)  # PIL: horizontal first
@@ -347,14 +359,25 @@ def pixelate(x: torch.Tensor, severity: int, gens: Gens) -> torch.Tensor:
     return small.index_select(2, rows).index_select(3, cols)
 
 
-def jpeg_compression(x: torch.Tensor, severity: int, gens: Gens) -> torch.Tensor:
-    # libjpeg via torchvision on CPU (PIL's quality scale and 4:2:0 subsampling); one codec call per image.
-    from torchvision.io import decode_jpeg, encode_jpeg
+def pixelate(x: torch.Tensor, severity: int, gens: Gens) -> torch.Tensor:
+    # On CPU, Pillow itself (the package's own operation, a single C call) is the fastest exact route.
+    if x.device.type != "cpu":
+        return pixelate_torch(x, severity)
+    c = PIXELATE[severity - 1]
+    h, w = x.shape[-2:]
+    return _per_image_pil(x, lambda im: im.resize((int(w * c), int(h * c)), Image.BOX).resize((w, h), Image.NEAREST))
 
+
+def jpeg_compression(x: torch.Tensor, severity: int, gens: Gens) -> torch.Tensor:
+    # Pillow's libjpeg codec on CPU, as the package (quality scale, 4:2:0 subsampling); one codec call per image.
     quality = JPEG_QUALITY[severity - 1]
-    cpu = x.cpu().contiguous()
-    out = torch.stack([decode_jpeg(encode_jpeg(img, quality=quality)) for img in cpu])
-    return out.to(x.device)
+
+    def codec(im: Image.Image) -> Image.Image:
+        buffer = BytesIO()
+        im.save(buffer, "JPEG", quality=quality)
+        return Image.open(buffer)
+
+    return _per_image_pil(x.cpu(), codec).to(x.device)
 
 
 Port = Callable[[torch.Tensor, int, Gens], torch.Tensor]
