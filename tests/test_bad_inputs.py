@@ -145,6 +145,12 @@ def _finished_run(p) -> None:
     (p["run"] / "DONE").write_text("")
 
 
+def _analyze_done(out: Path) -> None:
+    out.mkdir()
+    (out / "manifest.json").write_text('{"kind": "analyze"}\n')
+    (out / "summary.md").write_text("| layer | cos |\n")
+
+
 def _read_only(p) -> None:
     p["ro"].mkdir()
     p["ro"].chmod(0o555)
@@ -184,6 +190,8 @@ SETUPS: dict[str, Callable[[dict[str, Path]], object]] = {
         p, lambda f: f.write_bytes((p["base"] / "state.pt").read_bytes()[:300])),
     "run_ckpt_evil": lambda p: _unfinished_run(p, lambda f: f.write_bytes(pickle.dumps(Evil(p["marker"])))),
     "report_exists": lambda p: p["out"].mkdir(),
+    "eval_done": lambda p: shutil.copytree(p["base"] / "eval", p["out"]),
+    "analyze_done": lambda p: _analyze_done(p["out"]),
     "read_only": _read_only,
 }
 
@@ -194,8 +202,8 @@ CORRUPT = ["corrupt", "--model", "{model}", *CS, "--corruptions", "contrast", "-
            "--out", "{out}"]
 EVAL = ["eval", "--model", "{model}", *CS, "--workers", "0", "--out", "{out}"]
 MATERIALIZE = ["corruptions", "materialize", *CS, "--corruptions", "contrast", "--severities", "1", "--out", "{out}"]
-ANALYZE = ["analyze", "--model", "{model}", *CS, "--num-images", "1", "--per-class", "4", "--tsne-layers",
-           "decoder_input", "--out", "{out}"]
+ANALYZE = ["analyze", "--model", "{model}", *CS, "--num-images", "1", "--per-class", "4", "--layers", "decoder_input",
+           "--tsne-layers", "decoder_input", "--out", "{out}"]
 TRAIN = ["train", "synthcity_tiny_baseline", "--out", "{run}", "--set", "data.spec=cityscapes:{cs}",
          *[x for kv in TINY for x in ("--set", kv)]]
 
@@ -285,8 +293,9 @@ ROWS = [
     ("corrupt-png-garbage", CORRUPT, "image_garbage", "{img0}: not a readable image"),
     ("corrupt-label-values-workers", [*CORRUPT, "--workers", "1"], "label_values",
      "{lab0}: values [40] are not Cityscapes trainIds"),
-    ("corrupt-finished-other-run", [*_with(CORRUPT, "--out", "{base}/corrupt"), "--seed", "1"], "none",
-     "saved by a different run (differs in base_seed"),
+    ("corrupt-finished-other-run", [*_with(_with(CORRUPT, "--out", "{base}/corrupt"), "--data",
+                                           "cityscapes:{base}/cs"), "--seed", "1"], "none",
+     "clean.pt: saved by a different run (differs in base_seed);"),
     ("corrupt-reference-not-results", [*CORRUPT, "--reference-results", "{cs}"], "none", "{cs}"),
     pytest.param("corrupt-read-only", _with(CORRUPT, "--out", "{ro}/c"), "read_only", "{ro}", marks=RO),
     # eval
@@ -306,7 +315,7 @@ ROWS = [
     ("eval-slide-no-crop", [*EVAL, "--mode", "slide"], "none", "--mode slide: needs --crop and --stride"),
     ("eval-crop", [*EVAL, "--mode", "slide", "--crop", "64", "--stride", "32x32"], "none", "--crop 64"),
     ("eval-scales", [*EVAL, "--scales", "1,x"], "none", "--scales 1,x"),
-    pytest.param("eval-finished", _with(EVAL, "--out", "{base}/eval"), "none", "{base}/eval: already",
+    pytest.param("eval-finished", EVAL, "eval_done", "{out}: already",
                  marks=ENGINE_OVERWRITES),
     pytest.param("eval-read-only", _with(EVAL, "--out", "{ro}/e"), "read_only", "{ro}", marks=RO),
     # train
@@ -337,7 +346,7 @@ ROWS = [
     ("analyze-purity", [*ANALYZE, "--purity", "2"], "none", "--purity"),
     ("analyze-layers", _with(ANALYZE, "--tsne-layers", " , "), "none", ""),
     ("analyze-label-values", ANALYZE, "label_values", "{lab0}: values [40] are not Cityscapes trainIds"),
-    pytest.param("analyze-finished", [*ANALYZE[:-1], "{base}/eval"], "none", "{base}/eval: already",
+    pytest.param("analyze-finished", ANALYZE, "analyze_done", "{out}: already",
                  marks=ANALYZE_OVERWRITES),
     # report
     ("report-missing-folder", ["report", "{ws}/nope", "--out", "{out}"], "none", "{ws}/nope: not a folder"),
@@ -419,3 +428,38 @@ def test_bad_input_real_process(work, name):
     proc = subprocess.run([sys.executable, "-m", "repsep.cli", *argv], capture_output=True, text=True,
                           env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=120)
     _check(work, before, proc.returncode, proc.stderr, fragment)
+
+
+# ---- checkpoint safety: every torch.load in the code base is weights-only ----------------------------------------
+
+def _unsafe_loads(path: Path) -> list[str]:
+    """Calls in ``path`` that could unpickle code: torch.load without weights_only=True, pickle.load(s),
+    np.load with allow_pickle=True."""
+    import ast
+
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                and isinstance(node.func.value, ast.Name)):
+            continue
+        call = f"{node.func.value.id}.{node.func.attr}"
+        kw = {k.arg: k.value for k in node.keywords}
+        true = {name: isinstance(v, ast.Constant) and v.value is True for name, v in kw.items()}
+        if ((call == "torch.load" and not true.get("weights_only")) or call in ("pickle.load", "pickle.loads")
+                or (call in ("np.load", "numpy.load") and true.get("allow_pickle"))):
+            found.append(f"{path}:{node.lineno}: {call}")
+    return found
+
+
+def test_every_torch_load_is_weights_only():
+    root = Path(__file__).resolve().parents[1]
+    files = [p for d in ("repsep", "corruptions", "analysis", "scripts", "tests") for p in (root / d).rglob("*.py")]
+    assert len(files) > 50 and root / "repsep" / "engine" / "checkpoint.py" in files
+    assert [hit for p in files for hit in _unsafe_loads(p)] == []
+
+
+def test_unsafe_load_detector_flags_what_it_should(tmp_path):
+    src = tmp_path / "x.py"
+    src.write_text("torch.load(p)\ntorch.load(p, weights_only=False)\ntorch.load(p, weights_only=True)\n"
+                   "pickle.loads(b)\nnp.load(p, allow_pickle=True)\nnp.load(p)\n")
+    assert [h.split(": ")[1] for h in _unsafe_loads(src)] == ["torch.load", "torch.load", "pickle.loads", "np.load"]
