@@ -8,9 +8,7 @@ the same sampled token locations (see :mod:`analysis.features`). Outputs in ``ou
 
 from __future__ import annotations
 
-import io
 import re
-import zipfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -21,7 +19,7 @@ import torch
 from analysis.features import SIMILARITY_METRICS, FeatureStats, LayerResult, collect
 from analysis.tables import Column, Table, to_csv, to_markdown
 from repsep.errors import UserError
-from repsep.io import atomic_save, atomic_write_json, atomic_write_text
+from repsep.io import atomic_write_json, atomic_write_npz, atomic_write_text
 
 SEPARATION_METRICS = ("intra", "inter", "ratio", "centroid_gap", "silhouette", "num_classes", "num_tokens")
 _LAYER_GROUPS = (r"vit\.block(\d+)", r"backbone\.stage(\d+)", r"pathway\.stage(\d+)", r"sasm", r"dca", r"decoder_input")
@@ -82,17 +80,6 @@ def iter_batches(dataset: Any, count: int, batch_size: int) -> Iterator[dict]:
             yield flush()
     if pending:
         yield flush()
-
-
-def save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """An uncompressed ``.npz`` with fixed zip timestamps (byte-identical when regenerated), written atomically."""
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
-        for key in sorted(arrays):
-            data = io.BytesIO()
-            np.lib.format.write_array(data, np.ascontiguousarray(arrays[key]), allow_pickle=False)
-            zf.writestr(zipfile.ZipInfo(f"{key}.npy", date_time=(1980, 1, 1, 0, 0, 0)), data.getvalue())
-    atomic_save(path, lambda f: f.write(buf.getvalue()))
 
 
 def _available_layers(model: torch.nn.Module, dataset: Any) -> list[str]:
@@ -227,7 +214,7 @@ def _write_tsne(out: Path, results: dict[str, dict[str, LayerResult]], picks: di
             continue
         emb = tsne_embed(r.tokens.numpy()[idx], seed=seed)
         loc = r.locations.numpy()[idx]
-        save_npz(out / "tsne" / f"{n}__{lay}.npz", {
+        atomic_write_npz(out / "tsne" / f"{n}__{lay}.npz", {
             "embedding": emb, "labels": labels[idx], "image_ids": np.asarray([image_ids[i] for i in loc[:, 0]]),
             "token_index": loc[:, 1], "grid": np.asarray(r.grid), "class_names": np.asarray(class_table.classes)})
         embeddings.setdefault(lay, {})[n] = (emb, labels[idx])

@@ -16,7 +16,6 @@ import csv
 import io
 import json
 import math
-import zipfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -30,7 +29,7 @@ from corruptions.dataset import CorruptedDataset, DatasetView, FromDiskCorrupted
 from corruptions.metrics import load_reference, robustness_summary
 from corruptions.suite import group_of
 from repsep.errors import UserError
-from repsep.io import atomic_save, atomic_write_json, atomic_write_text
+from repsep.io import atomic_save, atomic_write_json, atomic_write_npz, atomic_write_text
 
 CLEAN = ("clean", 0)
 AREAS = ("intersect", "union", "pred_area", "label_area")
@@ -100,18 +99,6 @@ def eval_settings(train_config: dict[str, Any]) -> dict[str, Any]:
     return {"mode": e.get("mode", "whole"), "crop": pair(e.get("crop")), "stride": pair(e.get("stride")),
             "scale": pair(e.get("scale")), "scales": tuple(float(x) for x in e.get("scales", (1.0,))),
             "flip": bool(e.get("flip", False))}
-
-
-def write_npz(path: str | Path, arrays: dict[str, np.ndarray]) -> None:
-    """Atomically write an uncompressed ``.npz`` (readable by ``np.load``) with fixed zip timestamps, so the same
-    arrays give the same bytes (``np.savez`` stamps the current time)."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as zf:
-        for name in sorted(arrays):
-            array_bytes = io.BytesIO()
-            np.lib.format.write_array(array_bytes, np.asanyarray(arrays[name]), allow_pickle=False)
-            zf.writestr(zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0)), array_bytes.getvalue())
-    atomic_save(path, lambda f: f.write(buffer.getvalue()))
 
 
 class Sweep:
@@ -238,7 +225,7 @@ def _write_outputs(out: Path, cfg: SweepConfig, result: dict[str, Any], scores: 
         prefix = "clean" if cell == CLEAN else f"{cell[0]}/{cell[1]}"
         for k, name in enumerate(AREAS):
             arrays[f"{prefix}/{name}"] = data["areas"][:, k].numpy()
-    write_npz(out / "per_image.npz", arrays)
+    atomic_write_npz(out / "per_image.npz", arrays)
     atomic_write_json(out / "manifest.json", manifest)
 
 

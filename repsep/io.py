@@ -6,16 +6,21 @@ version (if any) intact.
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
 import tempfile
+import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import IO, Any
 
 from repsep.errors import UserError
+
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 
 
 @contextmanager
@@ -28,6 +33,7 @@ def atomic_open(path: str | os.PathLike, mode: str = "w") -> Iterator[IO]:
     except OSError as e:
         raise UserError(f"{path.parent}: cannot write here ({e.strerror or e})") from None
     try:
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; give the file the permissions open() would
         with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as f:
             yield f
             f.flush()
@@ -55,12 +61,12 @@ def atomic_save(path: str | os.PathLike, writer: Callable[[IO[bytes]], None]) ->
         writer(f)
 
 
-def _json_safe(obj: Any) -> Any:
+def json_safe(obj: Any) -> Any:
     """NaN/inf become null so the JSON is strict; numpy scalars and tuples become plain types."""
     if isinstance(obj, dict):
-        return {str(k): _json_safe(v) for k, v in obj.items()}
+        return {str(k): json_safe(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_json_safe(v) for v in obj]
+        return [json_safe(v) for v in obj]
     if hasattr(obj, "item") and callable(obj.item) and getattr(obj, "ndim", 0) == 0:
         obj = obj.item()
     if isinstance(obj, float) and not math.isfinite(obj):
@@ -72,11 +78,25 @@ def _json_safe(obj: Any) -> Any:
 
 def dumps_json(obj: Any) -> str:
     """Deterministic, strict JSON (sorted keys, NaN -> null, trailing newline)."""
-    return json.dumps(_json_safe(obj), indent=2, sort_keys=True, allow_nan=False) + "\n"
+    return json.dumps(json_safe(obj), indent=2, sort_keys=True, allow_nan=False) + "\n"
 
 
 def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
     atomic_write_text(path, dumps_json(obj))
+
+
+def atomic_write_npz(path: str | os.PathLike, arrays: dict[str, Any]) -> None:
+    """Atomically write an uncompressed ``.npz`` (readable by ``np.load``, no pickles) with fixed zip timestamps,
+    so the same arrays always give the same bytes (``np.savez`` stamps the current time)."""
+    import numpy as np
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as zf:
+        for name in sorted(arrays):
+            array_bytes = io.BytesIO()
+            np.lib.format.write_array(array_bytes, np.ascontiguousarray(arrays[name]), allow_pickle=False)
+            zf.writestr(zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0)), array_bytes.getvalue())
+    atomic_write_bytes(path, buffer.getvalue())
 
 
 def read_json(path: str | os.PathLike) -> Any:

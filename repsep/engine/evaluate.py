@@ -18,7 +18,7 @@ import torch
 
 from repsep.engine import distributed as dist
 from repsep.errors import UserError
-from repsep.io import atomic_save, atomic_write_json, atomic_write_text
+from repsep.io import atomic_save, atomic_write_json, atomic_write_npz, atomic_write_text
 
 ERROR_COLOURS = {"ignore": (0, 0, 0), "correct": (96, 96, 96), "wrong": (255, 0, 0)}
 
@@ -127,7 +127,7 @@ def evaluate_checkpoint(model_path: str | Path, out: str | Path, *, data: str | 
         atomic_write_text(out / "per_class.csv", "\n".join(rows) + "\n")
         atomic_write_text(out / "metrics.md", metrics_table(result))
         per_image = evaluator.per_image()
-        atomic_save(out / "per_image.npz", lambda f: np.savez(f, **per_image))
+        atomic_write_npz(out / "per_image.npz", per_image)
         settings = {k: result[k] for k in ("dataset", "split", "mode", "crop", "stride", "scales", "flip")}
         atomic_write_json(out / "manifest.json", build_manifest(
             "eval", config=settings, inputs={"model": str(model_path), "model_sha256": sha256_file(model_path),

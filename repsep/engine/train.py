@@ -136,9 +136,9 @@ class MetricsLog:
                           if ln.strip() and json.loads(ln).get("iter", 0) <= keep_until]
 
     def append(self, record: dict[str, Any]) -> None:
-        from repsep.io import _json_safe
+        from repsep.io import json_safe
 
-        self.lines.append(json.dumps(_json_safe(record), sort_keys=True, allow_nan=False))
+        self.lines.append(json.dumps(json_safe(record), sort_keys=True, allow_nan=False))
         atomic_write_text(self.path, "\n".join(self.lines) + "\n")
 
 
