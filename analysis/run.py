@@ -19,7 +19,7 @@ import torch
 from analysis.features import SIMILARITY_METRICS, FeatureStats, LayerResult, collect
 from analysis.tables import Column, Table, to_csv, to_markdown
 from repsep.errors import UserError
-from repsep.io import atomic_write_json, atomic_write_npz, atomic_write_text
+from repsep.io import atomic_write_json, atomic_write_npz, atomic_write_text, refuse_finished_output
 
 SEPARATION_METRICS = ("intra", "inter", "ratio", "centroid_gap", "silhouette", "num_classes", "num_tokens")
 _LAYER_GROUPS = (r"vit\.block(\d+)", r"backbone\.stage(\d+)", r"pathway\.stage(\d+)", r"sasm", r"dca", r"decoder_input")
@@ -106,7 +106,7 @@ def analyze(checkpoints: Sequence[str | Path], out: str | Path, *, data: str | N
             num_images: int = 100, layers: list[str] | None = None, tsne_layers: list[str] | None = None,
             purity: float = 0.75, per_class: int = 200, seed: int = 0, batch_size: int = 8,
             tsne_max_points: int = 20000, hf_cutoff: float = 0.5, cka_stride: int = 16, device: str = "cpu",
-            progress: bool = True) -> list[Table]:
+            overwrite: bool = False, progress: bool = True) -> list[Table]:
     """Run the whole analysis and write every output; returns the tables at the summary layer (the decoder
     input when every model has one) for printing.
 
@@ -127,6 +127,7 @@ def analyze(checkpoints: Sequence[str | Path], out: str | Path, *, data: str | N
 
     if not checkpoints:
         raise UserError("--model: give at least one checkpoint")
+    refuse_finished_output(out, overwrite)
     if not 0.0 < purity <= 1.0:
         raise UserError(f"--purity: must be in (0, 1], got {purity}")
     if not 0.0 <= hf_cutoff < 2 ** 0.5:

@@ -233,6 +233,8 @@ def eval_cmd(
     workers: int = typer.Option(2, "--workers", min=0, help="DataLoader workers per process."),
     out: Path | None = typer.Option(None, "--out", help="Output folder (default: eval/ beside the model): "
                                     "metrics.json, per_class.csv, metrics.md, per_image.npz, manifest.json."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace the results in an --out that already holds "
+                                   "a finished evaluation (refused otherwise)."),
 ) -> None:
     """Evaluate a model export: mIoU / aAcc / mAcc and per-class IoU (mmseg convention; torchrun-ready)."""
     from repsep.engine import distributed
@@ -244,7 +246,7 @@ def eval_cmd(
             model, out, data=data, split=split, mode=mode, crop=_parse_size(crop, "--crop") if crop else None,
             stride=_parse_size(stride, "--stride") if stride else None,
             scales=_parse_scales(scales) if scales else None, flip=flip or None, save_pred=save_pred,
-            num_workers=workers)
+            num_workers=workers, overwrite=overwrite)
         main = distributed.is_main()
     finally:
         distributed.cleanup()
@@ -362,6 +364,8 @@ def analyze_cmd(
     batch_size: int = typer.Option(8, "--batch-size", min=1, help="Images per forward pass."),
     seed: int = typer.Option(0, "--seed", help="Seed of token sampling, silhouette subsample and t-SNE."),
     out: Path = typer.Option(Path("analyze_out"), "--out", help="Output folder."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace the results in an --out that already holds "
+                                   "a finished analysis (refused otherwise)."),
 ) -> None:
     """Over-smoothness of the features, layer by layer: pairwise cosine (all, same-class, different-class), rank
     collapse, high-frequency energy, class separation (intra/inter variance, silhouette), CKA, t-SNE, figures."""
@@ -370,7 +374,7 @@ def analyze_cmd(
 
     tables = analyze(model, out, data=data, split=split, num_images=num_images, layers=parse_layers(layers),
                      tsne_layers=parse_layers(tsne_layers), purity=purity, per_class=per_class, seed=seed,
-                     batch_size=batch_size, hf_cutoff=hf_cutoff)
+                     batch_size=batch_size, hf_cutoff=hf_cutoff, overwrite=overwrite)
     for table in tables:
         print(to_markdown(table))
     print(f"results: {out}/similarity.json|csv, separation.json|csv, cka.json, tsne/, figures/, summary.md")
@@ -404,7 +408,6 @@ def report_cmd(
         if table.stem in ("main", "ablation", "robustness_groups", "uncertainty"):
             typer.echo(to_markdown(table))
     typer.echo(f"report written to {result.out} (README.md, tables/*.csv|tex, report.json, manifest.json)")
-
 
 
 def main(argv: list[str] | None = None) -> None:

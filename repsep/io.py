@@ -45,6 +45,25 @@ def atomic_open(path: str | os.PathLike, mode: str = "w") -> Iterator[IO]:
         raise
 
 
+def refuse_finished_output(out: str | os.PathLike, overwrite: bool, marker: str = "manifest.json") -> None:
+    """UserError when ``out`` already holds a finished result (its ``marker``, written last, exists), unless
+    ``overwrite``. Commands call this before computing anything, so a refused run changes no file."""
+    out = Path(out)
+    if not overwrite and (out / marker).exists():
+        raise UserError(f"{out}: already holds a finished result ({marker}); pass --overwrite to replace it "
+                        "or choose another --out")
+
+
+def make_output_dir(out: str | os.PathLike) -> Path:
+    """Create the output folder ``out`` (and parents); a path that cannot be a folder is a UserError."""
+    out = Path(out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"{out}: cannot create the output folder ({e.strerror or e})") from None
+    return out
+
+
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     with atomic_open(path, "w") as f:
         f.write(text)

@@ -61,7 +61,7 @@ def main() -> None:
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model_s = model_only_seconds(args.model, args.num_images, passes, device)
     print(f"device {device}, {torch.get_num_threads()} threads; {args.num_images} images x {passes} cells")
-    print(f"| backend | sweep wall (s) | model-only (s) | sweep / model-only |\n|---|---:|---:|---:|")
+    print("| backend | sweep wall (s) | model-only (s) | sweep / model-only |\n|---|---:|---:|---:|")
     for backend in args.backends.split(","):
         cfg = SweepConfig(model=args.model, corruptions=corruptions, severities=severities, backend=backend,
                           num_images=args.num_images, workers=args.workers)

@@ -214,12 +214,6 @@ def _with(argv: list[str], option: str, value: str) -> list[str]:
     return [*argv[:i + 1], value, *argv[i + 2:]]
 
 
-ENGINE_OVERWRITES = pytest.mark.xfail(strict=True, reason="repsep/engine/evaluate.py overwrites a finished eval "
-                                      "folder without asking (no --overwrite); reported to the lead")
-ANALYZE_OVERWRITES = pytest.mark.xfail(strict=True, reason="analysis/run.py overwrites a finished analyze folder "
-                                       "without asking (no --overwrite); reported to the lead")
-ENGINE_MKDIR = pytest.mark.xfail(strict=True, reason="repsep/engine/train.py: out.mkdir() raises NotADirectoryError/"
-                                  "PermissionError with a traceback (not a UserError); reported to the lead")
 RO = pytest.mark.skipif(not CAN_CHMOD, reason="running as root: a 0o555 folder does not prevent writes")
 
 # (id, argv, setup, expected fragment of the one stderr line)
@@ -315,8 +309,7 @@ ROWS = [
     ("eval-slide-no-crop", [*EVAL, "--mode", "slide"], "none", "--mode slide: needs --crop and --stride"),
     ("eval-crop", [*EVAL, "--mode", "slide", "--crop", "64", "--stride", "32x32"], "none", "--crop 64"),
     ("eval-scales", [*EVAL, "--scales", "1,x"], "none", "--scales 1,x"),
-    pytest.param("eval-finished", EVAL, "eval_done", "{out}: already",
-                 marks=ENGINE_OVERWRITES),
+    ("eval-finished", EVAL, "eval_done", "{out}: already holds a finished result"),
     pytest.param("eval-read-only", _with(EVAL, "--out", "{ro}/e"), "read_only", "{ro}", marks=RO),
     # train
     ("train-set-typo", [*TRAIN, "--set", "optim.lrr=0.1"], "none", "unknown key 'optim.lrr'"),
@@ -336,7 +329,7 @@ ROWS = [
     ("train-resume-overwrite", [*TRAIN, "--resume", "--overwrite"], "run_unfinished",
      "--resume and --overwrite exclude each other"),
     pytest.param("train-read-only", _with(_with(TRAIN, "--out", "{ro}/r"), "--set", "data.spec=synthcity:{base}/sc"),
-                 "read_only", "{ro}", marks=[RO, ENGINE_MKDIR]),
+                 "read_only", "{ro}", marks=RO),
     # analyze
     ("analyze-missing-model", _with(ANALYZE, "--model", "{ws}/nope.pt"), "none", "{ws}/nope.pt: file not found"),
     ("analyze-ckpt-evil", _with(ANALYZE, "--model", "{bad}"), "ckpt_evil_pickle", "{bad}: refused"),
@@ -346,8 +339,7 @@ ROWS = [
     ("analyze-purity", [*ANALYZE, "--purity", "2"], "none", "--purity"),
     ("analyze-layers", _with(ANALYZE, "--tsne-layers", " , "), "none", ""),
     ("analyze-label-values", ANALYZE, "label_values", "{lab0}: values [40] are not Cityscapes trainIds"),
-    pytest.param("analyze-finished", ANALYZE, "analyze_done", "{out}: already",
-                 marks=ANALYZE_OVERWRITES),
+    ("analyze-finished", ANALYZE, "analyze_done", "{out}: already holds a finished result"),
     # report
     ("report-missing-folder", ["report", "{ws}/nope", "--out", "{out}"], "none", "{ws}/nope: not a folder"),
     ("report-not-an-output", ["report", "{cs}", "--out", "{out}"], "none", "{cs}: not a train, eval, corrupt or"),
@@ -363,8 +355,8 @@ ROWS = [
     ("materialize-under-file", _with(MATERIALIZE, "--out", "{img0}/m"), "none", "{img0}"),
     ("corrupt-under-file", _with(CORRUPT, "--out", "{img0}/c"), "none", "{img0}"),
     ("eval-under-file", _with(EVAL, "--out", "{img0}/e"), "none", "{img0}"),
-    pytest.param("train-under-file", _with(_with(TRAIN, "--out", "{img0}/r"), "--set", "data.spec=synthcity:{base}/sc"),
-                 "none", "{img0}", marks=ENGINE_MKDIR),
+    ("train-under-file", _with(_with(TRAIN, "--out", "{img0}/r"), "--set", "data.spec=synthcity:{base}/sc"), "none",
+     "{img0}"),
     ("analyze-under-file", _with(ANALYZE, "--out", "{img0}/a"), "none", "{img0}"),
     ("report-under-file", ["report", "{base}/eval", "--out", "{img0}/rep"], "none", "{img0}"),
 ]

@@ -18,7 +18,7 @@ import torch
 
 from repsep.engine import distributed as dist
 from repsep.errors import UserError
-from repsep.io import atomic_save, atomic_write_json, atomic_write_npz, atomic_write_text
+from repsep.io import atomic_save, atomic_write_json, atomic_write_npz, atomic_write_text, refuse_finished_output
 
 ERROR_COLOURS = {"ignore": (0, 0, 0), "correct": (96, 96, 96), "wrong": (255, 0, 0)}
 
@@ -70,7 +70,7 @@ def evaluate_checkpoint(model_path: str | Path, out: str | Path, *, data: str | 
                         mode: str | None = None, crop: tuple[int, int] | None = None,
                         stride: tuple[int, int] | None = None, scales: tuple[float, ...] | None = None,
                         flip: bool | None = None, save_pred: str | Path | None = None, num_workers: int = 2,
-                        progress: bool | None = None) -> dict[str, Any]:
+                        overwrite: bool = False, progress: bool | None = None) -> dict[str, Any]:
     """Evaluate ``model_path`` (a ``model_final.pt``) on ``data`` (default: the dataset it was trained on).
 
     Inference settings left as None come from the run's ``eval`` config (whole image when there is none).
@@ -83,6 +83,7 @@ def evaluate_checkpoint(model_path: str | Path, out: str | Path, *, data: str | 
     from repsep.manifest import build_manifest, sha256_file
     from repsep.metrics import SegEvaluator
 
+    refuse_finished_output(out, overwrite)
     device = dist.init_from_env()
     loaded = load_model(model_path, map_location=device)
     run_eval = loaded.train_config.get("eval") or {}

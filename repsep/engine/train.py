@@ -28,7 +28,7 @@ from repsep.engine import distributed as dist
 from repsep.engine.checkpoint import export_model, load_state, rng_state, save_state, set_rng_state
 from repsep.engine.optim import PolyWarmupLR, build_adamw
 from repsep.errors import UserError
-from repsep.io import atomic_write_json, atomic_write_text
+from repsep.io import atomic_write_json, atomic_write_text, make_output_dir
 from repsep.manifest import build_manifest
 
 OUTPUT_FILES = ("DONE", "checkpoint_last.pt", "model_final.pt", "metrics.jsonl", "config.yaml", "manifest.json")
@@ -218,7 +218,7 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool = False, overwrite:
         if overwrite:
             for name in OUTPUT_FILES:
                 (out / name).unlink(missing_ok=True)
-        out.mkdir(parents=True, exist_ok=True)
+        make_output_dir(out)
         save_config(cfg, out / "config.yaml")
         atomic_write_json(out / "manifest.json", build_manifest(
             "train", seeds={"seed": cfg.seed}, config=cfg.to_dict(),
