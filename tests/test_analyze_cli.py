@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from analysis.run import layer_sort_key, parse_layers, save_npz
+from analysis.run import layer_sort_key, parse_layers
 from repsep.errors import UserError
 
 
@@ -21,15 +21,6 @@ def test_layer_order_and_parsing():
     assert parse_layers("decoder_input, vit.block4") == ["decoder_input", "vit.block4"]
     with pytest.raises(UserError):
         parse_layers(" , ")
-
-
-def test_save_npz_is_byte_stable_and_loadable(tmp_path):
-    arrays = {"embedding": np.arange(6, dtype=np.float32).reshape(3, 2), "ids": np.asarray(["a", "bb", "c"])}
-    save_npz(tmp_path / "a.npz", arrays)
-    save_npz(tmp_path / "b.npz", dict(reversed(arrays.items())))
-    assert (tmp_path / "a.npz").read_bytes() == (tmp_path / "b.npz").read_bytes()
-    back = np.load(tmp_path / "a.npz", allow_pickle=False)
-    assert np.array_equal(back["embedding"], arrays["embedding"]) and back["ids"].tolist() == ["a", "bb", "c"]
 
 
 @pytest.fixture(scope="module")
