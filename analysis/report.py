@@ -27,7 +27,7 @@ from analysis.robustness_plots import plot_severity, save_figure, severity_curve
 from analysis.tables import Column, Table, to_csv, to_latex, to_markdown
 from corruptions.suite import GROUPS, group_of
 from repsep.errors import UserError
-from repsep.io import atomic_write_bytes, atomic_write_json, atomic_write_text, read_json
+from repsep.io import atomic_write_bytes, atomic_write_json, atomic_write_text, read_json, temp_sibling_dir
 from repsep.manifest import build_manifest, sha256_file
 
 KINDS = ("train", "eval", "corrupt", "analyze")
@@ -564,11 +564,7 @@ def build_report(run_dirs: Sequence[str | Path], out: str | Path, *, baseline: s
               uncertainty_table(intervals, baseline, confidence), *analysis_tables(analyze_runs)]
     tables = [t for t in tables if t is not None]
 
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
-    except OSError as e:
-        raise UserError(f"{out.parent}: cannot write here ({e.strerror or e})") from None
+    tmp = temp_sibling_dir(out)
     try:
         os.chmod(tmp, 0o755)
         for t in tables:

@@ -13,16 +13,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import numpy as np
-from torch.utils.data import Dataset
-
 from corruptions.backends.base import CorruptionBackend
 from corruptions.suite import check_severity, group_of, image_seed
-from repsep.data.base import Sample, read_image
+from repsep.data.base import Sample, SampleDataset, read_image
 from repsep.errors import UserError
 
 
-class DatasetView(Dataset):
+class DatasetView(SampleDataset):
     """The first ``num_images`` samples of ``base`` (all when None) with the dataset contract.
 
     ``transform`` starts as the base's and may be replaced; ``class_table``, ``spec`` and ``split`` are the base's.
@@ -52,13 +49,6 @@ class DatasetView(Dataset):
     def load(self, index: int) -> Sample:
         """The untransformed sample ``index`` (image uint8 HxWx3 RGB, label int64 HxW, id)."""
         return self.base.load(self._index(index))
-
-    def __getitem__(self, key: int | tuple[int, int]) -> Sample:
-        index, seed = key if isinstance(key, tuple) else (key, key)
-        sample = self.load(index)
-        if self.transform is None:
-            return sample
-        return self.transform(sample, np.random.default_rng(seed))
 
 
 class CorruptedDataset(DatasetView):

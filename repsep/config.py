@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal, Union
 import yaml
 
 from repsep.errors import UserError
-from repsep.io import atomic_write_text
+from repsep.io import atomic_write_text, read_text
 
 if TYPE_CHECKING:
     from repsep.models import ModelConfig
@@ -312,12 +312,9 @@ def resolve_recipe(name_or_path: str | Path) -> Path:
 
 
 def read_yaml(path: Path) -> Any:
+    text = read_text(path)
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UserError(f"{path}: file not found") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise UserError(f"{path}: cannot read ({e})") from None
+        return yaml.safe_load(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"line {mark.line + 1}: " if mark is not None else ""

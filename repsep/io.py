@@ -118,14 +118,31 @@ def atomic_write_npz(path: str | os.PathLike, arrays: dict[str, Any]) -> None:
     atomic_write_bytes(path, buffer.getvalue())
 
 
-def read_json(path: str | os.PathLike) -> Any:
-    """Read a JSON file; a missing or malformed file is a :class:`UserError` naming it."""
+def temp_sibling_dir(out: str | os.PathLike) -> Path:
+    """A new empty hidden folder beside ``out`` (same file system), to build a result in and rename onto ``out``."""
+    out = Path(out)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    except OSError as e:
+        raise UserError(f"{out.parent}: cannot write here ({e.strerror or e})") from None
+
+
+def read_text(path: str | os.PathLike) -> str:
+    """A UTF-8 text file's content; a missing or unreadable file is a :class:`UserError` naming it."""
     path = Path(path)
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise UserError(f"{path}: file not found") from None
     except (OSError, UnicodeDecodeError) as e:
         raise UserError(f"{path}: cannot read ({e})") from None
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    """Read a JSON file; a missing or malformed file is a :class:`UserError` naming it."""
+    text = read_text(path)
+    try:
+        return json.loads(text)
     except json.JSONDecodeError as e:
         raise UserError(f"{path}: not valid JSON (line {e.lineno}: {e.msg})") from None

@@ -62,12 +62,26 @@ def invalid_values(raw: np.ndarray, valid: np.ndarray) -> list[int]:
     return np.flatnonzero(present & ~valid).tolist()
 
 
-class SegmentationDataset(Dataset):
-    """Image/label file pairs with a class table. Subclasses find the files and decode label values.
+class SampleDataset(Dataset):
+    """Items are ``transform(load(index), rng)``: ``ds[i]`` gives the deterministic sample ``i``; ``ds[i, seed]``
+    draws the random transform from ``np.random.default_rng(seed)`` (training). Without a transform the raw
+    :data:`Sample` is returned. Subclasses provide ``load(index)`` and a ``transform`` attribute."""
 
-    ``ds[i]`` gives the deterministic sample ``i``; ``ds[i, seed]`` draws the random transform from
-    ``np.random.default_rng(seed)`` (training). Without a transform the raw :data:`Sample` is returned.
-    """
+    transform: Transform | None = None
+
+    def load(self, index: int) -> Sample:
+        raise NotImplementedError
+
+    def __getitem__(self, key: int | tuple[int, int]) -> Sample:
+        index, seed = key if isinstance(key, tuple) else (key, key)
+        sample = self.load(index)
+        if self.transform is None:
+            return sample
+        return self.transform(sample, np.random.default_rng(seed))
+
+
+class SegmentationDataset(SampleDataset):
+    """Image/label file pairs with a class table. Subclasses find the files and decode label values."""
 
     def __init__(self, images: Sequence[Path], labels: Sequence[Path], ids: Sequence[str], *,
                  class_table: ClassTable, spec: str, split: str, transform: Transform | None = None) -> None:
@@ -104,12 +118,6 @@ class SegmentationDataset(Dataset):
                             f"{self.images[index].name} is {image.shape[1]}x{image.shape[0]}")
         return {"image": image, "label": label, "id": self.ids[index]}
 
-    def __getitem__(self, key: int | tuple[int, int]) -> Sample:
-        index, seed = key if isinstance(key, tuple) else (key, key)
-        sample = self.load(index)
-        if self.transform is None:
-            return sample
-        return self.transform(sample, np.random.default_rng(seed))
 
 
 def list_files(folder: Path, pattern: str, what: str) -> list[Path]:

@@ -19,7 +19,6 @@ import io
 import multiprocessing
 import os
 import shutil
-import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +29,7 @@ from PIL import Image
 
 from repsep.data.labels import LABELID_TO_TRAINID
 from repsep.errors import UserError
-from repsep.io import atomic_write_json, dumps_json
+from repsep.io import atomic_write_json, dumps_json, temp_sibling_dir
 
 GENERATOR_VERSION = "1"
 META_FILE = "synthcity_meta.json"
@@ -605,11 +604,7 @@ def generate(out: str | Path, num_train: int, num_val: int, size: tuple[int, int
         if existing.is_file() and existing.read_text(encoding="utf-8") == dumps_json(meta):
             return out
         raise UserError(f"{out}: already exists and is not this SynthCity dataset; choose another --out or remove it")
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
-    except OSError as e:
-        raise UserError(f"{out.parent}: cannot write here ({e.strerror or e})") from None
+    tmp = temp_sibling_dir(out)
     try:
         for split in SPLITS:
             if layout == "cityscapes":
