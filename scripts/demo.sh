@@ -14,7 +14,7 @@
 set -euo pipefail
 
 OUT="${1:?usage: scripts/demo.sh OUTPUT_DIR}"
-CORRUPT_IMAGES=${CORRUPT_IMAGES:-16}
+CORRUPT_IMAGES=${CORRUPT_IMAGES:-12}
 ANALYZE_IMAGES=${ANALYZE_IMAGES:-50}
 DATA="synthcity:$OUT/synthcity"
 mkdir -p "$OUT"
