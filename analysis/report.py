@@ -621,7 +621,3 @@ def _readme(tables: list[Table], runs: list[Run], models: dict[str, ModelEntry],
         parts.append(f"| {r.model} | {r.kind} | `{r.path}` | `{r.manifest.get('command', '–')}` |")
     return "\n".join(parts) + "\n"
 
-
-def format_interval(iv: Interval) -> str:
-    return f"{iv.estimate:+.2f} [{iv.low:+.2f}, {iv.high:+.2f}]"
-
