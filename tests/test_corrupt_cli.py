@@ -9,10 +9,10 @@ import sys
 import numpy as np
 import pytest
 import torch
+from cli_helpers import run_cli
 from corruption_fixtures import IDS, make_cityscapes
 
 import repsep.engine.inference as inference
-from repsep.cli import main
 from repsep.io import read_json
 
 ARGS = ["--corruptions", "fog,contrast", "--severities", "1,3", "--num-images", "2"]
@@ -33,14 +33,6 @@ def setup(tmp_path_factory):
     return tmp, ["corrupt", "--model", str(tmp / "model.pt"), *ARGS]
 
 
-def _run(argv: list[str]) -> int:
-    try:
-        main(argv)
-    except SystemExit as e:
-        return int(e.code or 0)
-    return 0
-
-
 def _outputs(out) -> dict[str, bytes]:
     return {name: (out / name).read_bytes() for name in ("robustness.json", "robustness.csv", "robustness.md",
                                                          "per_image.npz")}
@@ -49,7 +41,7 @@ def _outputs(out) -> dict[str, bytes]:
 @pytest.fixture(scope="module")
 def full_run(setup):
     tmp, argv = setup
-    assert _run([*argv, "--out", str(tmp / "full")]) == 0
+    assert run_cli([*argv, "--out", str(tmp / "full")]) == 0
     return tmp / "full"
 
 
@@ -84,10 +76,10 @@ def test_interrupted_sweep_resumes_to_same_results(setup, full_run, monkeypatch)
         return real(*args, **kwargs)
 
     monkeypatch.setattr(inference, "evaluate_dataset", dying)
-    assert _run([*argv, "--out", str(out)]) == 130  # Ctrl-C during the fourth cell
+    assert run_cli([*argv, "--out", str(out)]) == 130  # Ctrl-C during the fourth cell
     assert len(list((out / "cells").iterdir())) == 3 and not (out / "robustness.json").exists()
     calls.clear()
-    assert _run([*argv, "--out", str(out)]) == 0
+    assert run_cli([*argv, "--out", str(out)]) == 0
     assert len(calls) == 2  # only the two unfinished cells were evaluated again
     assert _outputs(out) == _outputs(full_run)
 
@@ -95,7 +87,7 @@ def test_interrupted_sweep_resumes_to_same_results(setup, full_run, monkeypatch)
 def test_reference_results_self_comparison_is_100_percent(setup, full_run):
     tmp, argv = setup
     out = tmp / "vs_self"
-    assert _run([*argv, "--out", str(out), "--reference-results", str(full_run)]) == 0
+    assert run_cli([*argv, "--out", str(out), "--reference-results", str(full_run)]) == 0
     r = read_json(out / "robustness.json")
     assert r["mCE"] == pytest.approx(100.0) and all(v == pytest.approx(100.0) for v in r["CE"].values())
     assert "mCE" in (out / "robustness.md").read_text()
@@ -103,25 +95,25 @@ def test_reference_results_self_comparison_is_100_percent(setup, full_run):
 
 def test_bad_input_exits_2(setup, full_run, capsys):
     tmp, argv = setup
-    assert _run([*argv, "--out", str(full_run), "--seed", "1"]) == 2  # cached cells belong to another run
+    assert run_cli([*argv, "--out", str(full_run), "--seed", "1"]) == 2  # cached cells belong to another run
     assert "saved by a different run (differs in base_seed" in capsys.readouterr().err
-    assert _run([*argv, "--out", str(tmp / "x"), "--corruptions", "fgo"]) == 2
-    assert _run(["corrupt", "--model", str(tmp / "cs" / "nope.pt"), "--out", str(tmp / "x")]) == 2
-    assert _run([*argv, "--out", str(tmp / "x"), "--reference-results", str(tmp / "cs")]) == 2
+    assert run_cli([*argv, "--out", str(tmp / "x"), "--corruptions", "fgo"]) == 2
+    assert run_cli(["corrupt", "--model", str(tmp / "cs" / "nope.pt"), "--out", str(tmp / "x")]) == 2
+    assert run_cli([*argv, "--out", str(tmp / "x"), "--reference-results", str(tmp / "cs")]) == 2
 
 
 def test_from_disk_equals_on_the_fly(setup, full_run):
     tmp, argv = setup
     root = tmp / "cs"
-    assert _run(["corruptions", "materialize", "--data", f"cityscapes:{root}", *ARGS[:4], "--out",
+    assert run_cli(["corruptions", "materialize", "--data", f"cityscapes:{root}", *ARGS[:4], "--out",
                  str(tmp / "mat")]) == 0
-    assert _run([*argv, "--out", str(tmp / "disk"), "--from-disk", str(tmp / "mat")]) == 0
+    assert run_cli([*argv, "--out", str(tmp / "disk"), "--from-disk", str(tmp / "mat")]) == 0
     on_disk, on_the_fly = read_json(tmp / "disk" / "robustness.json"), read_json(full_run / "robustness.json")
     assert on_disk["cells"] == on_the_fly["cells"] and on_disk["backend_per_cell"]["fog"]["1"].startswith("disk:")
 
 
 def test_list(capsys):
-    assert _run(["corruptions", "list"]) == 0
+    assert run_cli(["corruptions", "list"]) == 0
     out = capsys.readouterr().out
     assert "| glass_blur | blur | cityscapes-c, ade20k-c, all | yes |" in out and "all (19)" in out
 

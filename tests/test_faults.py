@@ -13,23 +13,14 @@ from pathlib import Path
 
 import pytest
 import torch
+from cli_helpers import run_cli
 from conftest import TINY_TRAIN_OVERRIDES
 from PIL import Image
-
-from repsep.cli import main
 
 pytestmark = pytest.mark.slow
 ENV = {**os.environ, "OMP_NUM_THREADS": str(torch.get_num_threads())}  # same arithmetic as this process
 # glass_blur (a per-pixel Python loop in the reference backend) keeps work pending after the kill point
 CORRUPT_ARGS = ["--corruptions", "glass_blur,contrast", "--severities", "1,5", "--num-images", "6"]
-
-
-def _cli(argv: list[str]) -> int:
-    try:
-        main(argv)
-    except SystemExit as e:
-        return int(e.code or 0)
-    return 0
 
 
 def _popen(argv: list[str], log: Path, *, torchrun: bool = False) -> subprocess.Popen:
@@ -93,7 +84,7 @@ def test_train_killed_after_a_checkpoint_resumes_to_identical_weights(synthcity_
     _kill_when(proc, lambda: (run / "checkpoint_last.pt").exists())  # killed during iteration 3
     assert not (run / "DONE").exists() and not (run / "model_final.pt").exists()
     assert torch.load(run / "checkpoint_last.pt", weights_only=True)["iter"] == 2
-    assert _cli([*argv, "--resume"]) == 0
+    assert run_cli([*argv, "--resume"]) == 0
     final = torch.load(run / "model_final.pt", weights_only=True)["state_dict"]
     ref = torch.load(tmp_path / "ref" / "model_final.pt", weights_only=True)["state_dict"]
     assert final.keys() == ref.keys() and all(torch.equal(final[k], ref[k]) for k in ref)
@@ -102,7 +93,7 @@ def test_train_killed_after_a_checkpoint_resumes_to_identical_weights(synthcity_
 def test_materialize_killed_midway_reuses_finished_files(synthcity_small, tmp_path):
     argv = ["corruptions", "materialize", "--data", f"synthcity:{synthcity_small}", "--corruptions",
             "glass_blur,contrast", "--severities", "1,3"]
-    assert _cli([*argv, "--out", str(tmp_path / "ref")]) == 0
+    assert run_cli([*argv, "--out", str(tmp_path / "ref")]) == 0
     out = tmp_path / "out"
     pngs = lambda: [p for p in out.rglob("*.png") if not p.name.startswith(".")]  # noqa: E731
     proc = _popen([*argv, "--out", str(out)], tmp_path / "log")
@@ -113,7 +104,7 @@ def test_materialize_killed_midway_reuses_finished_files(synthcity_small, tmp_pa
         with Image.open(p) as img:
             img.load()
     mtimes = {p: p.stat().st_mtime_ns for p in done}
-    assert _cli([*argv, "--out", str(out)]) == 0
+    assert run_cli([*argv, "--out", str(out)]) == 0
     assert {p: p.stat().st_mtime_ns for p in done} == mtimes  # finished files were reused, not rewritten
     assert not list(out.rglob(".*.tmp"))
     ref, got = _files(tmp_path / "ref"), _files(out)
@@ -123,7 +114,7 @@ def test_materialize_killed_midway_reuses_finished_files(synthcity_small, tmp_pa
 
 def test_corrupt_killed_midway_reuses_finished_cells(model, tmp_path):
     argv = ["corrupt", "--model", str(model), *CORRUPT_ARGS]
-    assert _cli([*argv, "--out", str(tmp_path / "ref")]) == 0
+    assert run_cli([*argv, "--out", str(tmp_path / "ref")]) == 0
     out = tmp_path / "out"
     cells = lambda: [p for p in (out / "cells").glob("*.pt")] if (out / "cells").is_dir() else []  # noqa: E731
     proc = _popen([*argv, "--out", str(out)], tmp_path / "log")
@@ -133,7 +124,7 @@ def test_corrupt_killed_midway_reuses_finished_cells(model, tmp_path):
     for p in done:
         assert "key" in torch.load(p, weights_only=True)  # complete, loadable
     mtimes = {p: p.stat().st_mtime_ns for p in done}
-    assert _cli([*argv, "--out", str(out)]) == 0
+    assert run_cli([*argv, "--out", str(out)]) == 0
     assert {p: p.stat().st_mtime_ns for p in done} == mtimes
     names = ("robustness.json", "robustness.csv", "robustness.md", "per_image.npz")
     assert {n: (out / n).read_bytes() for n in names} == {n: (tmp_path / "ref" / n).read_bytes() for n in names}

@@ -7,9 +7,9 @@ import math
 
 import pytest
 import torch
+from cli_helpers import run_cli
 from torch import nn
 
-from repsep.cli import main
 from repsep.errors import UserError
 from repsep.models import build_model, model_config
 from repsep.models.losses import pixel_cross_entropy
@@ -100,12 +100,6 @@ def test_model_info_counts_params_and_flops():
     expected = 4 * (24 * n * d * d + 4 * n * n * d) + 2 * 24 * d * 3 * 16 * 16
     assert info["gflops"]["backbone"] * 1e9 == pytest.approx(expected, rel=1e-12)
     assert info["gflops"]["extra"] > 0 and info["gmacs"]["total"] == info["gflops"]["total"] / 2
-
-
-def run_cli(args: list[str]) -> int:
-    with pytest.raises(SystemExit) as exit_info:
-        main(args)
-    return exit_info.value.code
 
 
 def test_models_cli(tmp_path, capsys):
