@@ -25,6 +25,7 @@ import numpy as np
 from analysis.bootstrap import Interval, match_ids, paired_difference
 from analysis.robustness_plots import plot_severity, save_figure, severity_curve
 from analysis.tables import Column, Table, to_csv, to_latex, to_markdown
+from analysis.training_curves import convergence_table, curve_figure, val_curve
 from corruptions.suite import GROUPS, group_of
 from repsep.errors import UserError
 from repsep.io import atomic_write_bytes, atomic_write_json, atomic_write_text, read_json, temp_sibling_dir
@@ -37,7 +38,7 @@ RESULT_FILES = {  # the files that identify a kind (the first present wins when 
     "corrupt": ("robustness.json",),
     "analyze": ("similarity.json", "separation.json"),
 }
-HASHED_FILES = ("config.yaml", "metrics.json", "robustness.json", "per_image.npz", "similarity.json",
+HASHED_FILES = ("config.yaml", "metrics.json", "metrics.jsonl", "robustness.json", "per_image.npz", "similarity.json",
                 "separation.json", "model_info.json")
 SWITCHES = ("pathway", "sasm", "dca")
 LADDER = {(False, False, False): "baseline", (True, False, False): "+pathway", (True, True, False): "+SASM",
@@ -462,6 +463,22 @@ def uncertainty_table(intervals: dict[str, dict[str, Interval]], baseline: str, 
 
 # ---- figures ----------------------------------------------------------------------------------------------------
 
+FIGURE_CAPTIONS = {"val_miou": "val mIoU vs training iteration", "robustness_severity": "mIoU vs severity"}
+
+
+def training_curves(models: dict[str, ModelEntry]) -> tuple[dict[str, list[tuple[int, float]]], dict[str, int]]:
+    """Validation curve and iteration count of every model given with its train folder."""
+    from repsep.engine.train import load_run_config
+
+    curves, iters = {}, {}
+    for m in models.values():
+        train = next((r for r in m.runs if r.kind == "train"), None)
+        if train is not None and (train.path / "metrics.jsonl").is_file():
+            curves[m.name] = val_curve(train.path / "metrics.jsonl")
+            iters[m.name] = int(load_run_config(train.path).schedule.iters)
+    return curves, iters
+
+
 def severity_figure(results: dict[str, dict[str, Any]], out_dir: Path) -> list[Path]:
     corruptions = _corruption_order(results)
     severities = sorted({int(s) for r in results.values() for cells in r.get("cells", {}).values() for s in cells})
@@ -559,8 +576,10 @@ def build_report(run_dirs: Sequence[str | Path], out: str | Path, *, baseline: s
     baseline = baseline or default_baseline(models)
 
     results = {m.name: m.corrupt.json("robustness.json") for m in models.values() if m.corrupt}
+    curves, iters = training_curves(models)
     intervals = bootstrap_comparisons(models, baseline, resamples=resamples, seed=seed, confidence=confidence)
-    tables = [main_table(models), ablation_table(models), *(robustness_tables(results) if results else []),
+    tables = [main_table(models), ablation_table(models), convergence_table(curves, iters),
+              *(robustness_tables(results) if results else []),
               uncertainty_table(intervals, baseline, confidence), *analysis_tables(analyze_runs)]
     tables = [t for t in tables if t is not None]
 
@@ -570,7 +589,7 @@ def build_report(run_dirs: Sequence[str | Path], out: str | Path, *, baseline: s
         for t in tables:
             atomic_write_text(tmp / "tables" / f"{t.stem}.csv", to_csv(t))
             atomic_write_text(tmp / "tables" / f"{t.stem}.tex", to_latex(t))
-        figures = severity_figure(results, tmp / "figures") if results else []
+        figures = curve_figure(curves, tmp / "figures") + (severity_figure(results, tmp / "figures") if results else [])
         analysis_figs = copy_analysis_figures(analyze_runs, tmp / "figures" / "analyze")
         atomic_write_json(tmp / "report.json", {
             "baseline": baseline, "seed": seed, "resamples": resamples, "confidence": confidence,
@@ -610,7 +629,8 @@ def _readme(tables: list[Table], runs: list[Run], models: dict[str, ModelEntry],
         parts += ["## Figures", ""]
     for p in figures:
         if p.suffix == ".png":
-            parts += [f"![mIoU vs severity]({p.as_posix()}) ([PDF]({p.with_suffix('.pdf').as_posix()}))", ""]
+            alt = FIGURE_CAPTIONS.get(p.stem, p.stem)
+            parts += [f"![{alt}]({p.as_posix()}) ([PDF]({p.with_suffix('.pdf').as_posix()}))", ""]
     for name, p, caption in analysis_figs:
         parts += [f"**{name}** — {caption}", "", f"![{p.stem}]({p.as_posix()})", ""]
     parts += ["## How it was made", "",

@@ -59,7 +59,14 @@ def make_train(root: Path, name: str, switches: tuple[bool, bool, bool]) -> Path
     folder = root / name
     model = {"name": "rsseg_vit", "backbone": "vit_tiny_patch16_384", **dict(zip(("pathway", "sasm", "dca"),
                                                                                 switches, strict=True))}
-    _write(folder / "config.yaml", yaml.safe_dump({"model": model, "seed": 0}))
+    _write(folder / "config.yaml", yaml.safe_dump({"model": model, "seed": 0, "schedule": {"iters": 1000}}))
+    # val mIoU 30 at iteration 800, then 30 + 0.5 x (number of switches on) at 1000; iteration 1000 is logged
+    # twice (a resumed run) and the last line wins
+    final = 30 + 0.5 * sum(switches)
+    lines = [{"event": "start", "iter": 0}, {"iter": 20, "loss": 2.0}, {"event": "val", "iter": 400, "mIoU": 20.0},
+             {"event": "val", "iter": 800, "mIoU": 30.0}, {"event": "val", "iter": 1000, "mIoU": 99.0},
+             {"event": "val", "iter": 1000, "mIoU": final}]
+    _write(folder / "metrics.jsonl", "".join(json.dumps(line) + "\n" for line in lines))
     _write(folder / "model_info.json", json.dumps({"params": {"inference": 5_000_000 + 100_000 * sum(switches)},
                                                    "gmacs": {"total": 1.5}, "image_size": [64, 128]}))
     _write(folder / "DONE", "")
@@ -159,6 +166,12 @@ def test_report_tables_from_fixture_runs(runs, tmp_path):
     assert ablation[0]["Δ prev"] == "" and float(ablation[2]["Δ prev"]) == pytest.approx(5.0, abs=1e-9)
     assert [(r["pathway"], r["SASM"], r["DCA"]) for r in ablation] == [("", "", ""), ("✓", "", ""), ("✓", "✓", "✓")]
 
+    convergence = _csv(out / "tables" / "convergence.csv")  # switches on: 0, 1, 3 -> changes 0, 0.5, 1.5
+    assert [(r["model"], r["val points"], r["from iteration"], float(r["Δ last fifth"]), r["flat (|Δ| < 1)"])
+            for r in convergence] == [("vit_base", "3", "800", 0.0, "yes"), ("vit_pathway", "3", "800", 0.5, "yes"),
+                                      ("rsseg", "3", "800", 1.5, "no")]
+    assert (out / "figures" / "val_miou.png").read_bytes()[:4] == b"\x89PNG"
+
     with open(out / "tables" / "robustness.csv", encoding="utf-8") as f:
         header = f.readline().strip().split(",")
     assert header == ["model", "clean", "noise/gaussian_noise", "noise/shot_noise", "blur/defocus_blur", "mPC",
@@ -187,7 +200,9 @@ def test_report_tables_from_fixture_runs(runs, tmp_path):
 
     readme = (out / "README.md").read_text()
     for text in ("### Main results", "### Ablation", "### Robustness", "### Paired bootstrap",
-                 "](figures/robustness_severity.png)", "](figures/analyze/analyze/similarity_depth.png)",
+                 "](figures/robustness_severity.png)",
+                 "![val mIoU vs training iteration](figures/val_miou.png)",
+                 "](figures/analyze/analyze/similarity_depth.png)",
                  "**vit_base, rsseg** — Feature similarity against depth.", "### Feature similarity at decoder_input",
                  "## How it was made", "`repsep-bench corrupt --out corrupt_rsseg`"):
         assert text in readme
@@ -206,7 +221,7 @@ def test_report_tables_from_fixture_runs(runs, tmp_path):
 def test_report_is_byte_identical_when_rebuilt(runs, tmp_path):
     a, b = build_report(runs, tmp_path / "a", resamples=50).out, build_report(runs, tmp_path / "b", resamples=50).out
     files = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file() and p.name != "manifest.json")
-    assert len(files) == 24  # 9 tables x (csv, tex), README, report.json, 2 figures x (png, pdf)
+    assert len(files) == 28  # 10 tables x (csv, tex), README, report.json, 3 figures x (png, pdf)
     assert files == sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file() and p.name != "manifest.json")
     for rel in files:
         assert (a / rel).read_bytes() == (b / rel).read_bytes(), rel
@@ -261,6 +276,14 @@ def test_unknown_folder_and_baseline_are_user_errors(runs, tmp_path, capsys):
     assert err.startswith(f"error: {stray}: not a train, eval, corrupt or analyze output folder")
     with pytest.raises(UserError, match="--baseline nope: no such model; the models are: vit_base, vit_pathway"):
         build_report(runs, tmp_path / "r", baseline="nope")
+
+
+def test_broken_training_log_is_a_user_error_naming_the_line(runs, tmp_path):
+    log = runs[0] / "metrics.jsonl"
+    log.write_text(log.read_text() + "{not json\n")
+    with pytest.raises(UserError, match=f"^{log}:7: not a JSON line$"):
+        build_report(runs, tmp_path / "r", resamples=10)
+    assert not (tmp_path / "r").exists()
 
 
 def test_cli_prints_tables_and_writes_the_folder(runs, tmp_path, capsys):

@@ -116,6 +116,18 @@ def test_known_answers(backend):
         assert (np.abs(backend.corrupt(grey, name, 5, 0).astype(int) - 100) <= 1).all(), name
 
 
+@pytest.mark.parametrize("pads", [(3, 2, 4, 1), (0, 7, 9, 0), (9, 12, 20, 25)])  # the last mirrors twice
+def test_pad_modes_match_numpy(pads):
+    top, bottom, left, right = pads
+    x = torch.arange(2 * 7 * 9, dtype=torch.float32).view(1, 2, 7, 9)
+    numpy_mode = {"replicate": "edge", "reflect": "reflect", "symmetric": "symmetric"}
+    for mode, np_mode in numpy_mode.items():
+        if mode == "reflect" and max(pads) >= 7:
+            continue  # torch's reflect pad needs pad < size
+        expected = np.pad(x.numpy(), ((0, 0), (0, 0), (top, bottom), (left, right)), mode=np_mode)
+        assert np.array_equal(ops.pad(x, top, bottom, left, right, mode).numpy(), expected), mode
+
+
 def test_poisson_sampler_matches_capped_poisson_moments():
     values = torch.full((1, 200_000), 255, dtype=torch.uint8)
     counts = ops.poisson_capped(ops.generators([3], torch.device("cpu")), values, 12.0, 12).double()

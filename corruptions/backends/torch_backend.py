@@ -83,10 +83,10 @@ def shot_noise(x: torch.Tensor, severity: int, gens: Gens) -> torch.Tensor:
 def impulse_noise(x: torch.Tensor, severity: int, gens: Gens) -> torch.Tensor:
     # skimage random_noise('s&p', amount=c, salt_vs_pepper=0.5): each element flips with p = c, half to 1, half to 0.
     c = IMPULSE_NOISE[severity - 1]
+    # On uint8 directly: x / 255 * 255 truncates back to x in float32 for every grey level.
     u = ops.uniform(gens, x.shape[1:], 0.0, 1.0, x.device)
-    xf = _unit(x)
-    xf = torch.where(u < c * 0.5, 1.0, xf)
-    return torch.where((u >= c * 0.5) & (u < c), 0.0, xf) * 255
+    salt_or_pepper = torch.where(u < c * 0.5, 255, 0).to(torch.uint8)
+    return torch.where(u < c, salt_or_pepper, x)
 
 
 def speckle_noise(x: torch.Tensor, severity: int, gens: Gens) -> torch.Tensor:

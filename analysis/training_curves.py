@@ -1,0 +1,89 @@
+"""Validation curves of training runs: the convergence table (is val mIoU flat over the last fifth?) and a figure.
+
+A training run validates every ``schedule.val_interval`` iterations and appends ``{"event": "val", "iter": i,
+"mIoU": m}`` lines to ``metrics.jsonl`` (a resumed run may repeat an iteration: the last line wins).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+
+from analysis.robustness_plots import save_figure
+from analysis.tables import Column, Table
+from repsep.errors import UserError
+
+LAST_FRACTION = 0.2  # "the last fifth of training"
+PLATEAU_POINTS = 1.0  # mIoU points: a smaller change over the last fifth counts as converged
+
+
+def val_curve(metrics_jsonl: Path) -> list[tuple[int, float]]:
+    """(iteration, val mIoU %) pairs of a run's ``metrics.jsonl``, sorted by iteration; [] when it never validated."""
+    curve: dict[int, float] = {}
+    try:
+        lines = metrics_jsonl.read_text(encoding="utf-8").splitlines()
+    except OSError as e:
+        raise UserError(f"{metrics_jsonl}: cannot read ({e.strerror})") from None
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            raise UserError(f"{metrics_jsonl}:{n}: not a JSON line") from None
+        if isinstance(record, dict) and record.get("event") == "val" and "mIoU" in record:
+            curve[int(record["iter"])] = float(record["mIoU"])
+    return sorted(curve.items())
+
+
+def last_fifth_change(curve: list[tuple[int, float]], iters: int) -> tuple[int, float] | None:
+    """(start iteration, mIoU change) from the last validation at or before ``(1 - LAST_FRACTION) * iters`` to the
+    final one; None when the curve has no point that early or none after it."""
+    start = [(i, m) for i, m in curve if i <= (1 - LAST_FRACTION) * iters]
+    if not start or curve[-1][0] <= start[-1][0]:
+        return None
+    return start[-1][0], curve[-1][1] - start[-1][1]
+
+
+def convergence_table(curves: Mapping[str, list[tuple[int, float]]], iters: Mapping[str, int]) -> Table | None:
+    """One row per run with a validation curve: iterations, final val mIoU, the change over the last fifth."""
+    rows = []
+    for name, curve in curves.items():
+        if not curve:
+            continue
+        change = last_fifth_change(curve, iters[name])
+        flat = None if change is None else ("yes" if abs(change[1]) < PLATEAU_POINTS else "no")
+        rows.append((name, iters[name], len(curve), curve[-1][1], None if change is None else change[0],
+                     None if change is None else change[1], flat))
+    if not rows:
+        return None
+    return Table("convergence", "Convergence: validation mIoU over the last fifth of training", (
+        Column("model"), Column("iterations"), Column("val points"), Column("final val mIoU", ".2f"),
+        Column("from iteration"), Column("Δ last fifth", "+.2f"), Column(f"flat (|Δ| < {PLATEAU_POINTS:g})")),
+        tuple(rows), note="Δ last fifth: final val mIoU minus the val mIoU at the last validation at or before 80 % "
+        "of the iterations (the training runs' own periodic validation).")
+
+
+def curve_figure(curves: Mapping[str, list[tuple[int, float]]], out_dir: Path) -> list[Path]:
+    """``val_miou.{png,pdf}``: val mIoU against iteration, one line per run; [] when no run validated."""
+    curves = {name: curve for name, curve in curves.items() if curve}
+    if not curves:
+        return []
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from analysis.figures import FONT
+
+    plt.rcParams.update(FONT)
+    fig, ax = plt.subplots(figsize=(4.5, 3.0))
+    for name, curve in curves.items():
+        ax.plot([i for i, _ in curve], [m for _, m in curve], marker="o", markersize=3, label=name)
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("val mIoU (%)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small", frameon=False)
+    fig.tight_layout()
+    return save_figure(fig, out_dir / "val_miou")
