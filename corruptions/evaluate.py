@@ -1,10 +1,13 @@
 """The robustness sweep behind ``repsep-bench corrupt``: clean + every (corruption, severity) cell of a model.
 
-Each cell is one pass of :func:`repsep.engine.inference.evaluate_dataset` over a corrupted view of the dataset
-(on the fly with a backend, or read from a materialized tree). Under ``torchrun`` ranks shard the images and the
-confusion matrices are all-reduced; rank 0 writes. A finished cell's confusion matrix and per-image areas are
-saved atomically under ``OUT/cells/`` and reused when the sweep is run again, so an interrupted sweep, rerun,
-gives the same results as an uninterrupted one.
+Each cell is one pass over a corrupted view of the dataset (on the fly with a backend, or read from a materialized
+tree), on one of two paths (``corrupt_on``): ``workers`` runs :func:`repsep.engine.inference.evaluate_dataset`,
+which corrupts image by image in the DataLoader workers; ``model`` (:mod:`corruptions.device_sweep`) decodes the
+clean images once per sweep and corrupts them in batches on the model's device, for corruptions a batched backend
+(``torch``) produces. Under ``torchrun`` ranks shard the images and the confusion matrices are all-reduced; rank 0
+writes. A finished cell's confusion matrix and per-image areas are saved atomically under ``OUT/cells/`` and reused
+when the sweep is run again (whatever its ``corrupt_on`` on CPU; on a GPU the torch backend's pixels depend on the
+device, see :meth:`Sweep.source`), so an interrupted sweep, rerun, gives the same results as an uninterrupted one.
 
 Outputs (``--out``): ``robustness.json`` (full precision), ``robustness.csv`` (one row per cell), ``robustness.md``
 (the table that is printed), ``per_image.npz``, ``manifest.json``.
@@ -32,6 +35,7 @@ from repsep.errors import UserError
 from repsep.io import atomic_save, atomic_write_json, atomic_write_npz, atomic_write_text
 
 CLEAN = ("clean", 0)
+CORRUPT_ON = ("auto", "model", "workers")
 AREAS = ("intersect", "union", "pred_area", "label_area")
 
 
@@ -50,6 +54,10 @@ class SweepConfig:
     num_images: int | None = None
     base_seed: int = 0
     workers: int = 0
+    # How the sweep runs; none of these changes its numbers, so none is part of a cell's cache key.
+    corrupt_on: str = "auto"
+    corrupt_batch: int = 8
+    cache_gb: float = 8.0
 
 
 def cell_name(cell: tuple[str, int]) -> str:
@@ -57,7 +65,8 @@ def cell_name(cell: tuple[str, int]) -> str:
 
 
 def _cell_key(cfg: SweepConfig, model_sha: str, spec: str, cell: tuple[str, int], source: str) -> dict[str, Any]:
-    """What a cached cell must match to be reused (not the worker count or world size: they do not change it)."""
+    """What a cached cell must match to be reused (not the worker count, world size, ``corrupt_on``, batch or cache
+    size: they do not change it; ``source`` names the device where that does, e.g. ``torch:cuda``)."""
     return {"model_sha256": model_sha, "dataset": spec, "split": cfg.split, "num_images": cfg.num_images,
             "base_seed": cfg.base_seed, "cell": cell_name(cell), "source": source}
 
@@ -101,24 +110,57 @@ def eval_settings(train_config: dict[str, Any]) -> dict[str, Any]:
             "flip": bool(e.get("flip", False))}
 
 
-class Sweep:
-    """Builds the per-cell datasets of one run: backend per cell, on the fly or from disk."""
+def is_batched(backend: CorruptionBackend) -> bool:
+    """Whether ``backend`` corrupts a batch at once (it overrides the per-image loop of ``corrupt_batch``)."""
+    return type(backend).corrupt_batch is not CorruptionBackend.corrupt_batch
 
-    def __init__(self, cfg: SweepConfig, base) -> None:
+
+class Sweep:
+    """The per-cell plan of one run: which backend corrupts a cell, on which path, and its dataset.
+
+    Args:
+        device: the model's device (where the ``model`` path corrupts).
+    """
+
+    def __init__(self, cfg: SweepConfig, base, device: torch.device | str = "cpu") -> None:
+        if cfg.corrupt_on not in CORRUPT_ON:
+            raise UserError(f"--corrupt-on {cfg.corrupt_on!r}: choose from: {', '.join(CORRUPT_ON)}")
+        if cfg.corrupt_batch < 1 or cfg.cache_gb < 0:
+            raise UserError(f"--corrupt-batch {cfg.corrupt_batch} / --cache-gb {cfg.cache_gb}: must be >= 1 / >= 0")
         self.cfg = cfg
         self.base = base
+        self.device = torch.device(device)
         self.backends: dict[str, CorruptionBackend] = {}
         if cfg.from_disk is None:
             self.backends[cfg.backend] = get_backend(cfg.backend)
+        batched = cfg.from_disk is None and is_batched(self.backends[cfg.backend])
+        if cfg.corrupt_on == "model" and not batched:
+            raise UserError(f"--corrupt-on model: needs a batched backend (--backend torch) and no --from-disk; "
+                            f"got --backend {cfg.backend}" + (" --from-disk" if cfg.from_disk else ""))
+        # resolved: the path of the cells a batched backend produces (the others always run in workers)
+        self.corrupt_on = "model" if batched and cfg.corrupt_on != "workers" else "workers"
+
+    def backend(self, cell: tuple[str, int]) -> CorruptionBackend:
+        """The backend that corrupts ``cell`` (glass_blur/spatter have no torch port: the reference backend)."""
+        backend = backend_for(self.backends[self.cfg.backend], cell[0])
+        return self.backends.setdefault(backend.name, backend)
+
+    def on_model(self, cell: tuple[str, int]) -> bool:
+        """Whether ``cell`` runs the device path (clean does whenever the run's batched cells do)."""
+        return self.corrupt_on == "model" and (cell == CLEAN or is_batched(self.backend(cell)))
 
     def source(self, cell: tuple[str, int]) -> str:
-        """``reference``/``torch`` (the backend that corrupts this cell) or ``disk:<DIR>``; clean is ``clean``."""
+        """``reference``/``torch`` (the backend that corrupts this cell) or ``disk:<DIR>``; clean is ``clean``.
+
+        A cell corrupted on a device other than the CPU is ``<backend>:<device type>`` (e.g. ``torch:cuda``): the
+        torch backend's random draws and float arithmetic there give other pixels than on the CPU.
+        """
         if cell == CLEAN:
             return "clean"
         if self.cfg.from_disk is not None:
             return f"disk:{Path(self.cfg.from_disk).resolve()}"
-        # e.g. glass_blur/spatter have no torch port: the reference backend does them, and the results say so
-        return backend_for(self.backends[self.cfg.backend], cell[0]).name
+        name = self.backend(cell).name
+        return f"{name}:{self.device.type}" if self.on_model(cell) and self.device.type != "cpu" else name
 
     def dataset(self, cell: tuple[str, int], transform) -> DatasetView:
         corruption, severity = cell
@@ -128,10 +170,7 @@ class Sweep:
         elif self.cfg.from_disk is not None:
             ds = FromDiskCorrupted(self.base, self.cfg.from_disk, corruption, severity, n)
         else:
-            name = self.source(cell)
-            if name not in self.backends:
-                self.backends[name] = get_backend(name)
-            ds = CorruptedDataset(self.base, corruption, severity, self.backends[name], self.cfg.base_seed, n)
+            ds = CorruptedDataset(self.base, corruption, severity, self.backend(cell), self.cfg.base_seed, n)
         ds.transform = transform
         return ds
 
@@ -143,6 +182,7 @@ def run_sweep(cfg: SweepConfig, out: str | Path, *, progress: bool | None = None
     """
     from tqdm import tqdm
 
+    from corruptions.device_sweep import CleanShard, evaluate_cell
     from repsep.data import open_dataset
     from repsep.data.transforms import EvalTransform
     from repsep.engine import distributed as dist
@@ -163,7 +203,7 @@ def run_sweep(cfg: SweepConfig, out: str | Path, *, progress: bool | None = None
     if base.class_table.num_classes != loaded.class_table.num_classes:
         raise UserError(f"--data {spec}: {base.class_table.num_classes} classes, but the model {cfg.model} predicts "
                         f"{loaded.class_table.num_classes} ({loaded.class_table.name})")
-    sweep = Sweep(cfg, base)
+    sweep = Sweep(cfg, base, device)
     settings = eval_settings(loaded.train_config)
     transform = EvalTransform(scale=settings["scale"])
     predict_kwargs = {k: settings[k] for k in ("mode", "crop", "stride", "scales", "flip")}
@@ -175,14 +215,21 @@ def run_sweep(cfg: SweepConfig, out: str | Path, *, progress: bool | None = None
     done = dist.broadcast_object(
         [cell for cell in cells if main and _load_cell(cells_dir / f"{cell_name(cell)}.pt", keys[cell]) is not None])
     evaluator = SegEvaluator(base.class_table.num_classes, base.class_table.ignore_index, base.class_table.classes)
+    clean = CleanShard(DatasetView(base, cfg.num_images), device, cfg.workers, int(cfg.cache_gb * 2**30))
     bar = tqdm(cells, desc="cells", unit="cell", disable=(not main) if progress is None else not progress,
                dynamic_ncols=True)
     for cell in bar:
         bar.set_postfix_str(cell_name(cell))
         if cell in done:
             continue
-        evaluate_dataset(loaded.model, sweep.dataset(cell, transform), evaluator, device=device,
-                         num_workers=cfg.workers, progress=progress if main else False, **predict_kwargs)
+        if sweep.on_model(cell):
+            evaluate_cell(loaded.model, clean, evaluator, transform, device=device, batch_size=cfg.corrupt_batch,
+                          backend=None if cell == CLEAN else sweep.backend(cell), corruption=cell[0],
+                          severity=cell[1], base_seed=cfg.base_seed, progress=progress if main else False,
+                          **predict_kwargs)
+        else:
+            evaluate_dataset(loaded.model, sweep.dataset(cell, transform), evaluator, device=device,
+                             num_workers=cfg.workers, progress=progress if main else False, **predict_kwargs)
         if main:
             _save_cell(cells_dir / f"{cell_name(cell)}.pt", keys[cell], evaluator)
         dist.barrier()
@@ -198,6 +245,7 @@ def run_sweep(cfg: SweepConfig, out: str | Path, *, progress: bool | None = None
         corruptions=list(cfg.corruptions), severities=list(cfg.severities), base_seed=cfg.base_seed,
         clean_metrics={k: scores[CLEAN][k] for k in ("mIoU", "aAcc", "mAcc")}, inference=settings,
         backend_per_cell={c: {s: sweep.source((c, s)) for s in cfg.severities} for c in cfg.corruptions},
+        corrupt_on=sweep.corrupt_on,
     )
     _write_outputs(out, cfg, result, scores, saved, build_manifest(
         "corrupt", seeds={"base_seed": cfg.base_seed}, config=asdict(cfg),

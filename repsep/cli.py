@@ -262,6 +262,12 @@ _CORRUPTIONS_HELP = ("Comma-separated corruption names instead of the whole suit
                      "(`repsep-bench corruptions list` shows them).")
 _BACKEND_HELP = ("reference: the imagecorruptions package on CPU, seeded per image (the published protocol). "
                  "torch: batched torch ports (faster; falls back to reference for corruptions it lacks).")
+_CORRUPT_ON_HELP = ("Where corruption runs. auto: model whenever the backend is batched (torch) and no --from-disk "
+                    "is given, else workers. model: the clean images are decoded once per sweep (see --cache-gb), "
+                    "then corrupted --corrupt-batch at a time on the model's device (GPU or CPU); glass_blur and "
+                    "spatter, which torch lacks, still run in workers. workers: image by image in the DataLoader "
+                    "workers, beside the model. The results do not depend on it on CPU; on a GPU the torch ports "
+                    "draw other random pixels, so those cells are recorded as torch:cuda.")
 
 
 @corruptions_app.command("list")
@@ -321,10 +327,21 @@ def corrupt_cmd(
     reference_results: Path | None = typer.Option(None, "--reference-results", help="A reference model's corrupt "
                                                   "output folder (or robustness.json): adds CE, mCE, relative mCE."),
     num_images: int | None = typer.Option(None, "--num-images", min=1, help="Only the first N images (quick runs)."),
-    workers: int = typer.Option(0, "--workers", min=0, help="DataLoader workers per process (corruption runs there)."),
+    workers: int = typer.Option(0, "--workers", min=0, help="DataLoader workers per process (decoding, and "
+                                "corruption with --corrupt-on workers)."),
+    corrupt_on: str = typer.Option("auto", "--corrupt-on", help=_CORRUPT_ON_HELP),
+    corrupt_batch: int = typer.Option(8, "--corrupt-batch", min=1, help="Images corrupted together on the model's "
+                                      "device (one image size per batch); the model still sees one image per "
+                                      "forward pass, so results do not change. Larger is faster on a GPU until "
+                                      "its memory runs out (a 1024x2048 image is 6 MB, 25 MB as float)."),
+    cache_gb: float = typer.Option(8.0, "--cache-gb", min=0.0, help="Host memory (GiB per process) for the clean "
+                                   "images and labels that --corrupt-on model decodes once per sweep; when they do "
+                                   "not fit, every cell decodes them again (Cityscapes val: 3.9 GiB, 4.9 GiB "
+                                   "pinned for a GPU). 0 = never keep them."),
     seed: int = typer.Option(0, "--seed", help="Base seed of the per-image corruption seeds."),
     out: Path = typer.Option(Path("corrupt_out"), "--out", help="Output folder; finished cells in OUT/cells are "
-                             "reused when the command is run again (resume)."),
+                             "reused when the command is run again (resume; also across --workers, --corrupt-on, "
+                             "--corrupt-batch, --cache-gb)."),
 ) -> None:
     """Evaluate a model on clean + every (corruption, severity): mIoU per cell, mPC, rPC, CE/mCE (torchrun-ready)."""
     from corruptions.evaluate import SweepConfig, format_table, run_sweep
@@ -334,7 +351,8 @@ def corrupt_cmd(
                       severities=parse_severities(severities), backend=backend,
                       from_disk=None if from_disk is None else str(from_disk),
                       reference_results=None if reference_results is None else str(reference_results),
-                      num_images=num_images, base_seed=seed, workers=workers)
+                      num_images=num_images, base_seed=seed, workers=workers, corrupt_on=corrupt_on,
+                      corrupt_batch=corrupt_batch, cache_gb=cache_gb)
     result = run_sweep(cfg, out)
     if result is not None:
         print(format_table(result, cfg.severities), end="")

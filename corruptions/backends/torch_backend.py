@@ -427,7 +427,8 @@ class TorchBackend(CorruptionBackend):
     def corrupt(self, image: np.ndarray, corruption: str, severity: int, seed: int) -> np.ndarray:
         if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
             raise ValueError(f"expected a uint8 [H, W, 3] RGB image, got {image.dtype} {image.shape}")
-        out = self.corrupt_batch(torch.from_numpy(np.ascontiguousarray(image))[None], corruption, severity, [seed])
+        batch = torch.from_numpy(np.require(image, requirements=("C", "W")))[None]  # copies a read-only array
+        out = self.corrupt_batch(batch, corruption, severity, [seed])
         return out[0].numpy()
 
     def corrupt_batch(self, images: torch.Tensor, corruption: str, severity: int, seeds: list[int]) -> torch.Tensor:

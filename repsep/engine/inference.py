@@ -110,6 +110,24 @@ def _collate(batch: list[dict]) -> dict:
 
 
 @torch.no_grad()
+def evaluate_batch(model: nn.Module, images: torch.Tensor, label: torch.Tensor, ids: Sequence[str], evaluator, *,
+                   mode: str = "whole", crop: tuple[int, int] | None = None, stride: tuple[int, int] | None = None,
+                   scales: Sequence[float] = (1.0,), flip: bool = False) -> torch.Tensor:
+    """:func:`predict` one batch and add it to ``evaluator``; returns the prediction int64 ``[B, h, w]``.
+
+    ``images`` are normalised float ``[B, 3, H, W]``, ``label`` integer ``[B, h, w]`` (any integer dtype, 255 =
+    ignore) on the model's device; logits are resized (bilinear) to the label size ``(h, w)`` when they differ.
+    :func:`evaluate_dataset` and the ``corrupt`` sweep's device path call it with one image per batch.
+    """
+    logits = predict(model, images, mode=mode, crop=crop, stride=stride, scales=scales, flip=flip)
+    if logits.shape[-2:] != label.shape[-2:]:
+        logits = F.interpolate(logits.float(), size=label.shape[-2:], mode="bilinear", align_corners=False)
+    pred = logits.argmax(1)
+    evaluator.process(pred, label, ids)
+    return pred
+
+
+@torch.no_grad()
 def evaluate_dataset(model: nn.Module, dataset: Dataset, evaluator, *, mode: str = "whole",
                      crop: tuple[int, int] | None = None, stride: tuple[int, int] | None = None,
                      scales: Sequence[float] = (1.0,), flip: bool = False, device: torch.device | str = "cpu",
@@ -137,11 +155,8 @@ def evaluate_dataset(model: nn.Module, dataset: Dataset, evaluator, *, mode: str
     for index, batch in bar:
         images = batch["image"].to(device, non_blocking=True)
         label = batch["label"].to(device, non_blocking=True)
-        logits = predict(model, images, mode=mode, crop=crop, stride=stride, scales=scales, flip=flip)
-        if logits.shape[-2:] != label.shape[-2:]:
-            logits = F.interpolate(logits.float(), size=label.shape[-2:], mode="bilinear", align_corners=False)
-        pred = logits.argmax(1)
-        evaluator.process(pred, label, batch["id"])
+        pred = evaluate_batch(model, images, label, batch["id"], evaluator, mode=mode, crop=crop, stride=stride,
+                              scales=scales, flip=flip)
         if on_prediction is not None:
             on_prediction(index, batch["id"][0], pred[0].cpu(), label[0].cpu())
     evaluator.all_reduce()
