@@ -124,7 +124,13 @@ def _symmetric_index(n: int, before: int, after: int, device: torch.device) -> t
 
 
 def _fast_size(n: int) -> int:
-    """Smallest 5-smooth integer >= n (fast FFT length)."""
+    """Smallest 5-smooth multiple of 8 that is >= n: a fast FFT length.
+
+    pocketfft is several times slower on lengths rich in 3s and 5s (3^7 = 2187, 3^2 5^3 = 1125) than on slightly
+    longer ones with more factors of 2 (2304, 1152): the elastic blur of a 1024x2048 image took 132 ms at
+    (1125, 2187) and 43 ms at (1152, 2304) on one thread.
+    """
+    n = -(-n // 8) * 8
     while True:
         m = n
         for p in (2, 3, 5):
@@ -132,7 +138,7 @@ def _fast_size(n: int) -> int:
                 m //= p
         if m == 1:
             return n
-        n += 1
+        n += 8
 
 
 def correlate(x: torch.Tensor, kernel: torch.Tensor, anchor: tuple[int, int], mode: str,
