@@ -84,7 +84,7 @@ def test_random_port_matches_reference_distribution(images, reference, backend, 
 def test_same_seed_same_pixels_and_batch_invariance(images, backend, name):
     batch = torch.from_numpy(images[:3])
     seeds = [11, 12, 13]
-    together = backend.corrupt_batch(batch, name, 3, seeds)
+    together = TorchBackend(cpu_batch=3).corrupt_batch(batch, name, 3, seeds)  # one call of the port for all 3
     assert together.dtype == torch.uint8 and together.shape == batch.shape
     assert torch.equal(together, backend.corrupt_batch(batch, name, 3, seeds))
     for b in range(3):
@@ -126,6 +126,29 @@ def test_pad_modes_match_numpy(pads):
             continue  # torch's reflect pad needs pad < size
         expected = np.pad(x.numpy(), ((0, 0), (0, 0), (top, bottom), (left, right)), mode=np_mode)
         assert np.array_equal(ops.pad(x, top, bottom, left, right, mode).numpy(), expected), mode
+
+
+def test_large_draws_are_banded_deterministic_and_thread_count_free():
+    shape = (3, 512, 1024)  # 1.5 M values per image: above BANDED_NUMEL, so drawn in RNG_BANDS parts
+    assert math.prod(shape) >= ops.BANDED_NUMEL
+    cpu = torch.device("cpu")
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = ops.normal(ops.generators([5, 6], cpu), shape, 0.0, 2.0, cpu)
+        torch.set_num_threads(2)
+        two = ops.normal(ops.generators([5, 6], cpu), shape, 0.0, 2.0, cpu)
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.equal(one, two)
+    assert torch.equal(one[1], ops.normal(ops.generators([6], cpu), shape, 0.0, 2.0, cpu)[0])  # batch-free
+    parts = one[0].view(-1).tensor_split(ops.RNG_BANDS)
+    assert not torch.equal(parts[0][:1000], parts[1][:1000])  # the bands are independent streams
+    for part in parts:  # N(0, 2^2): each band's mean within 5 standard errors, std within 1 %
+        assert abs(part.mean().item()) < 5 * 2.0 / math.sqrt(part.numel())
+        assert part.std().item() == pytest.approx(2.0, rel=0.01)
+    u = ops.uniform(ops.generators([7], cpu), shape, -1.0, 3.0, cpu)
+    assert u.min() >= -1.0 and u.max() < 3.0 and u.mean().item() == pytest.approx(1.0, abs=0.01)
 
 
 def test_poisson_sampler_matches_capped_poisson_moments():
