@@ -7,8 +7,9 @@
 Both backends corrupt the same SynthCity images (rendered at --size) with the same seeds. The reference runs image
 by image; the torch backend gets the whole batch on each device (CPU, and CUDA when asked and present). Each
 (corruption, severity, backend, device) is warmed up once on the first image before timing, so one-time costs that
-a sweep pays once per cell (numba JIT, FFT plans, frost textures, shot noise's Poisson tables) are left out. Rows print as they finish; the summary gives the whole-suite ratio over the natively ported corruptions
-(sum of reference times / sum of torch times) and over everything (fallbacks included, where torch = reference).
+a sweep pays once per cell (numba JIT, FFT plans, frost textures, shot noise's Poisson tables) are left out. Rows
+print as they finish; the summary gives the whole-suite ratio over the natively ported corruptions (sum of reference
+times / sum of torch times) and over everything (fallbacks included, where torch = reference).
 """
 
 from __future__ import annotations

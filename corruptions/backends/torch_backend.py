@@ -1,9 +1,11 @@
 """The torch backend: batched ports of the ``imagecorruptions`` functions, on CPU or GPU.
 
 Each port follows the package's arithmetic (same parameters, border modes, kernels, truncation to uint8) on a
-whole batch at once. Deterministic corruptions match the reference within 2 grey levels per pixel; random ones
-draw from one ``torch.Generator`` per image (seeded with the image's seed, on the tensor's device), so they match
-the reference in distribution, not pixel for pixel, and an image's output does not depend on its batch.
+whole batch at once. Deterministic corruptions match the reference within 2 grey levels per pixel, and so do
+frost and motion_blur, whose few random scalars (texture, crop, angle) are drawn from NumPy's legacy RNG seeded as
+the reference seeds it. The other random ones draw from one ``torch.Generator`` per image (seeded with the image's
+seed, on the tensor's device), so they match the reference in distribution, not pixel for pixel; an image's output
+never depends on its batch.
 
 Ported: gaussian/shot/impulse/speckle noise, gaussian/defocus/motion/zoom blur, snow, frost, fog, brightness,
 contrast, saturate, elastic_transform, pixelate, jpeg_compression (the last two call Pillow per image on CPU, the
@@ -139,7 +141,7 @@ def _motion_blur(layer: torch.Tensor, radius: int, sigma: float, angles: list[fl
 
 def motion_blur(x: torch.Tensor, severity: int, gens: Gens) -> torch.Tensor:
     radius, sigma = MOTION_BLUR[severity - 1]
-    angles = [ops.scalar_uniform(g, -45, 45, x.device) for g in gens]
+    angles = [ops.legacy_numpy_rng(g).uniform(-45, 45) for g in gens]  # the package's only draw: its angle
     return _motion_blur(x.float(), radius, sigma, angles, tuple(x.shape[-2:])).clamp_(0, 255)
 
 
@@ -200,10 +202,11 @@ def frost(x: torch.Tensor, severity: int, gens: Gens) -> torch.Tensor:
     a, b = FROST[severity - 1]
     h, w = x.shape[-2:]
     crops = []
-    for g in gens:  # texture choice and crop position per image (a slice, not pixel work)
-        tex = _frost_texture(ops.scalar_randint(g, 0, len(FROST_FILES), x.device), h, w)
-        top = ops.scalar_randint(g, 0, tex.shape[1] - h, x.device)
-        left = ops.scalar_randint(g, 0, tex.shape[2] - w, x.device)
+    for g in gens:  # texture choice and crop position per image, the package's three draws in its order
+        rng = ops.legacy_numpy_rng(g)
+        tex = _frost_texture(rng.randint(len(FROST_FILES)), h, w)
+        top = rng.randint(0, tex.shape[1] - h)
+        left = rng.randint(0, tex.shape[2] - w)
         crops.append(torch.from_numpy(tex[:, top:top + h, left:left + w]))
     texture = torch.stack(crops).to(x.device, torch.float32)
     return (a * x.float() + b * texture).clamp_(0, 255)
@@ -384,9 +387,12 @@ PORTS: dict[str, Port] = {
     "brightness": brightness, "contrast": contrast, "saturate": saturate, "elastic_transform": elastic_transform,
     "pixelate": pixelate, "jpeg_compression": jpeg_compression,
 }
+# Ports that match the reference pixel for pixel (within 2 grey levels) given the same seed: the deterministic
+# corruptions, and frost and motion_blur, whose only random draws (texture, crop, angle) come from NumPy's legacy RNG
+# seeded as the reference seeds it. The others draw from torch generators and match the reference in distribution.
 DETERMINISTIC: frozenset[str] = frozenset({
     "gaussian_blur", "defocus_blur", "zoom_blur", "brightness", "contrast", "saturate", "pixelate",
-    "jpeg_compression",
+    "jpeg_compression", "frost", "motion_blur",
 })
 
 

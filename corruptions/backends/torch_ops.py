@@ -83,9 +83,10 @@ def scalar_uniform(gen: torch.Generator, low: float, high: float, device: torch.
     return float(torch.empty((), dtype=torch.float64, device=device).uniform_(low, high, generator=gen))
 
 
-def scalar_randint(gen: torch.Generator, low: int, high: int, device: torch.device) -> int:
-    """One integer uniformly in [low, high)."""
-    return int(torch.randint(low, high, (), generator=gen, device=device))
+def legacy_numpy_rng(gen: torch.Generator) -> np.random.RandomState:
+    """NumPy's legacy RNG seeded with the image's seed (``gen.initial_seed()``), as the reference backend seeds
+    ``np.random`` before each call: drawing the same scalars in the package's order gives the package's values."""
+    return np.random.RandomState(gen.initial_seed())
 
 
 POISSON_BINS = 4096  # u-bins of the inverse-CDF table; about (cap + 1) / 4096 of the draws need a search
