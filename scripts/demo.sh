@@ -14,8 +14,8 @@
 set -euo pipefail
 
 OUT="${1:?usage: scripts/demo.sh OUTPUT_DIR}"
-CORRUPT_IMAGES=${CORRUPT_IMAGES:-12}
-ANALYZE_IMAGES=${ANALYZE_IMAGES:-50}
+CORRUPT_IMAGES=${CORRUPT_IMAGES:-10}
+ANALYZE_IMAGES=${ANALYZE_IMAGES:-40}
 DATA="synthcity:$OUT/synthcity"
 mkdir -p "$OUT"
 start=$SECONDS
