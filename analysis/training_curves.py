@@ -47,10 +47,10 @@ def last_fifth_change(curve: list[tuple[int, float]], iters: int) -> tuple[int, 
 
 
 def convergence_table(curves: Mapping[str, list[tuple[int, float]]], iters: Mapping[str, int]) -> Table | None:
-    """One row per run with a validation curve: iterations, final val mIoU, the change over the last fifth."""
+    """One row per run validated at least twice: iterations, final val mIoU, the change over the last fifth."""
     rows = []
     for name, curve in curves.items():
-        if not curve:
+        if len(curve) < 2:
             continue
         change = last_fifth_change(curve, iters[name])
         flat = None if change is None else ("yes" if abs(change[1]) < PLATEAU_POINTS else "no")
@@ -60,14 +60,14 @@ def convergence_table(curves: Mapping[str, list[tuple[int, float]]], iters: Mapp
         return None
     return Table("convergence", "Convergence: validation mIoU over the last fifth of training", (
         Column("model"), Column("iterations"), Column("val points"), Column("final val mIoU", ".2f"),
-        Column("from iteration"), Column("Δ last fifth", "+.2f"), Column(f"flat (|Δ| < {PLATEAU_POINTS:g})")),
+        Column("from iteration"), Column("Δ last fifth", "+.2f"), Column(f"flat (abs Δ < {PLATEAU_POINTS:g})")),
         tuple(rows), note="Δ last fifth: final val mIoU minus the val mIoU at the last validation at or before 80 % "
         "of the iterations (the training runs' own periodic validation).")
 
 
 def curve_figure(curves: Mapping[str, list[tuple[int, float]]], out_dir: Path) -> list[Path]:
-    """``val_miou.{png,pdf}``: val mIoU against iteration, one line per run; [] when no run validated."""
-    curves = {name: curve for name, curve in curves.items() if curve}
+    """``val_miou.{png,pdf}``: val mIoU against iteration, one line per run validated at least twice ([] if none)."""
+    curves = {name: curve for name, curve in curves.items() if len(curve) >= 2}
     if not curves:
         return []
     import matplotlib

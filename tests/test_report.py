@@ -167,7 +167,7 @@ def test_report_tables_from_fixture_runs(runs, tmp_path):
     assert [(r["pathway"], r["SASM"], r["DCA"]) for r in ablation] == [("", "", ""), ("✓", "", ""), ("✓", "✓", "✓")]
 
     convergence = _csv(out / "tables" / "convergence.csv")  # switches on: 0, 1, 3 -> changes 0, 0.5, 1.5
-    assert [(r["model"], r["val points"], r["from iteration"], float(r["Δ last fifth"]), r["flat (|Δ| < 1)"])
+    assert [(r["model"], r["val points"], r["from iteration"], float(r["Δ last fifth"]), r["flat (abs Δ < 1)"])
             for r in convergence] == [("vit_base", "3", "800", 0.0, "yes"), ("vit_pathway", "3", "800", 0.5, "yes"),
                                       ("rsseg", "3", "800", 1.5, "no")]
     assert (out / "figures" / "val_miou.png").read_bytes()[:4] == b"\x89PNG"
