@@ -192,7 +192,7 @@ def correlate(x: torch.Tensor, kernel: torch.Tensor, anchor: tuple[int, int], mo
     h, w = x.shape[-2:]
     kh, kw = kernel.shape[-2:]
     ay, ax = anchor
-    xp = pad(x.contiguous(), ay, kh - 1 - ay, ax, kw - 1 - ax, mode)  # FFTs are faster on contiguous planes
+    xp = pad(x.contiguous(), ay, kh - 1 - ay, ax, kw - 1 - ax, mode)  # whole planes, not a channels_last view
     size = (_fast_size(xp.shape[-2]), _fast_size(xp.shape[-1]))
     k = kernel.to(x.dtype).flip(-2, -1)
     if k.ndim == 3:
