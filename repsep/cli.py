@@ -327,8 +327,9 @@ def corrupt_cmd(
     reference_results: Path | None = typer.Option(None, "--reference-results", help="A reference model's corrupt "
                                                   "output folder (or robustness.json): adds CE, mCE, relative mCE."),
     num_images: int | None = typer.Option(None, "--num-images", min=1, help="Only the first N images (quick runs)."),
-    workers: int = typer.Option(0, "--workers", min=0, help="DataLoader workers per process (decoding, and "
-                                "corruption with --corrupt-on workers)."),
+    workers: int = typer.Option(2, "--workers", min=0, help="DataLoader workers per process (decoding, and "
+                                "corruption with --corrupt-on workers); 0 = this process. The results do not "
+                                "depend on it."),
     corrupt_on: str = typer.Option("auto", "--corrupt-on", help=_CORRUPT_ON_HELP),
     corrupt_batch: int = typer.Option(8, "--corrupt-batch", min=1, help="Images corrupted together on the model's "
                                       "device (one image size per batch); the model still sees one image per "
