@@ -24,3 +24,19 @@ def make_cityscapes(root: Path, size: tuple[int, int] = (64, 96)) -> Path:
         Image.fromarray(image).save(root / "leftImg8bit" / "val" / city / f"{stem}_leftImg8bit.png")
         Image.fromarray(label).save(root / "gtFine" / "val" / city / f"{stem}_gtFine_labelTrainIds.png")
     return root
+
+
+def make_tiny_model(folder: Path) -> Path:
+    """A tiny untrained baseline ViT exported to ``folder/model.pt`` for a Cityscapes fixture in ``folder/cs``."""
+    import torch
+
+    from repsep.data.labels import CITYSCAPES
+    from repsep.engine.checkpoint import export_model
+    from repsep.models import build_model
+    from repsep.models.registry import model_config
+
+    root = make_cityscapes(folder / "cs")
+    torch.manual_seed(0)
+    cfg = model_config("baseline_vit", size="tiny", num_classes=19, img_size=(64, 96))
+    export_model(folder / "model.pt", build_model(cfg), cfg, CITYSCAPES, f"cityscapes:{root}", {})
+    return folder / "model.pt"

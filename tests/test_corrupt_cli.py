@@ -8,9 +8,8 @@ import sys
 
 import numpy as np
 import pytest
-import torch
 from cli_helpers import run_cli
-from corruption_fixtures import IDS, make_cityscapes
+from corruption_fixtures import IDS, make_tiny_model
 
 import repsep.engine.inference as inference
 from repsep.io import read_json
@@ -20,16 +19,8 @@ ARGS = ["--corruptions", "fog,contrast", "--severities", "1,3", "--num-images", 
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
-    from repsep.data.labels import CITYSCAPES
-    from repsep.engine.checkpoint import export_model
-    from repsep.models import build_model
-    from repsep.models.registry import model_config
-
     tmp = tmp_path_factory.mktemp("corrupt")
-    root = make_cityscapes(tmp / "cs")
-    torch.manual_seed(0)
-    cfg = model_config("baseline_vit", size="tiny", num_classes=19, img_size=(64, 96))
-    export_model(tmp / "model.pt", build_model(cfg), cfg, CITYSCAPES, f"cityscapes:{root}", {})
+    make_tiny_model(tmp)
     return tmp, ["corrupt", "--model", str(tmp / "model.pt"), *ARGS]
 
 

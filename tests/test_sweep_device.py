@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 from cli_helpers import run_cli
-from corruption_fixtures import IDS, make_cityscapes
+from corruption_fixtures import IDS, make_tiny_model
 
 import corruptions.device_sweep as device_sweep
 import repsep.engine.inference as inference
@@ -31,16 +31,8 @@ OUTPUTS = ("robustness.json", "robustness.csv", "robustness.md", "per_image.npz"
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
-    from repsep.data.labels import CITYSCAPES
-    from repsep.engine.checkpoint import export_model
-    from repsep.models import build_model
-    from repsep.models.registry import model_config
-
     tmp = tmp_path_factory.mktemp("sweep_device")
-    root = make_cityscapes(tmp / "cs")
-    torch.manual_seed(0)
-    cfg = model_config("baseline_vit", size="tiny", num_classes=19, img_size=(64, 96))
-    export_model(tmp / "model.pt", build_model(cfg), cfg, CITYSCAPES, f"cityscapes:{root}", {})
+    make_tiny_model(tmp)
     argv = ["corrupt", "--model", str(tmp / "model.pt"), "--backend", "torch", "--severities", "1,3"]
     return tmp, argv
 
