@@ -92,6 +92,16 @@ class ModelEntry:
             return "?"
         return LADDER.get(sw, "+".join(k for k, on in zip(SWITCHES, sw, strict=True) if on))
 
+    @property
+    def train(self) -> Run | None:
+        return next((r for r in self.runs if r.kind == "train"), None)
+
+    def iterations(self) -> int | None:
+        """Training iterations (``schedule.iters`` of the saved config) when the train folder was given."""
+        from repsep.engine.train import load_run_config
+
+        return None if self.train is None else int(load_run_config(self.train.path).schedule.iters)
+
     def clean_miou(self) -> float | None:
         if self.eval_ss is not None:
             return float(self.eval_ss.json("metrics.json")["mIoU"])
@@ -167,7 +177,7 @@ def _fill_model(entry: ModelEntry) -> None:
     counted by :func:`repsep.models.profile.model_info` at the training crop (meta device, no weights)."""
     import dataclasses
 
-    train = next((r for r in entry.runs if r.kind == "train"), None)
+    train = entry.train
     ckpt = next((r.checkpoint for r in entry.runs if r.checkpoint is not None and r.checkpoint.is_file()), None)
     if train is not None:
         from repsep.engine.train import load_run_config
@@ -263,16 +273,17 @@ def ablation_table(models: dict[str, ModelEntry]) -> Table | None:
         prev = None
         for m in entries:
             miou = m.clean_miou()
-            rows.append((backbone, m.step, m.name, *("✓" if on else None for on in m.switches), miou,
-                         None if prev is None else miou - prev, None if base is None else miou - base))
+            rows.append((backbone, m.step, m.name, *("✓" if on else None for on in m.switches), m.iterations(),
+                         miou, None if prev is None else miou - prev, None if base is None else miou - base))
             prev = miou
     if not rows:
         return None
     return Table("ablation", "Ablation: baseline -> +pathway -> +SASM -> +DCA", (
         Column("backbone"), Column("step"), Column("model"), Column("pathway"), Column("SASM"), Column("DCA"),
-        Column("mIoU", ".2f"), Column("Δ prev", "+.2f"),
+        Column("iterations"), Column("mIoU", ".2f"), Column("Δ prev", "+.2f"),
         Column("Δ baseline", "+.2f")), tuple(rows), note="Single-scale clean mIoU (%); rows ordered by the model "
-        "config switches pathway/sasm/dca.")
+        "config switches pathway/sasm/dca; iterations: training length (when the train folder was given); rows "
+        "trained for different lengths are not equal-compute comparisons.")
 
 
 def _corruption_order(results: dict[str, dict[str, Any]]) -> list[str]:
@@ -468,14 +479,11 @@ FIGURE_CAPTIONS = {"val_miou": "val mIoU vs training iteration", "robustness_sev
 
 def training_curves(models: dict[str, ModelEntry]) -> tuple[dict[str, list[tuple[int, float]]], dict[str, int]]:
     """Validation curve and iteration count of every model given with its train folder."""
-    from repsep.engine.train import load_run_config
-
     curves, iters = {}, {}
     for m in models.values():
-        train = next((r for r in m.runs if r.kind == "train"), None)
-        if train is not None and (train.path / "metrics.jsonl").is_file():
-            curves[m.name] = val_curve(train.path / "metrics.jsonl")
-            iters[m.name] = int(load_run_config(train.path).schedule.iters)
+        if m.train is not None and (m.train.path / "metrics.jsonl").is_file():
+            curves[m.name] = val_curve(m.train.path / "metrics.jsonl")
+            iters[m.name] = m.iterations()
     return curves, iters
 
 

@@ -165,6 +165,7 @@ def test_report_tables_from_fixture_runs(runs, tmp_path):
     assert [float(r["Δ baseline"]) for r in ablation] == pytest.approx([0.0, 5.0, 10.0], abs=1e-9)
     assert ablation[0]["Δ prev"] == "" and float(ablation[2]["Δ prev"]) == pytest.approx(5.0, abs=1e-9)
     assert [(r["pathway"], r["SASM"], r["DCA"]) for r in ablation] == [("", "", ""), ("✓", "", ""), ("✓", "✓", "✓")]
+    assert [r["iterations"] for r in ablation] == ["1000"] * 3  # schedule.iters of each train folder's config
 
     convergence = _csv(out / "tables" / "convergence.csv")  # switches on: 0, 1, 3 -> changes 0, 0.5, 1.5
     assert [(r["model"], r["val points"], r["from iteration"], float(r["Δ last fifth"]), r["flat (abs Δ < 1)"])
