@@ -46,23 +46,37 @@ def last_fifth_change(curve: list[tuple[int, float]], iters: int) -> tuple[int, 
     return start[-1][0], curve[-1][1] - start[-1][1]
 
 
+def fitted_change(curve: list[tuple[int, float]], start: int) -> float:
+    """mIoU change from ``start`` to the final iteration along a least-squares line through the validations in that
+    span: the same change as :func:`last_fifth_change` but not carried by one noisy validation at either end."""
+    points = [(i, m) for i, m in curve if i >= start]
+    mean_i = sum(i for i, _ in points) / len(points)
+    mean_m = sum(m for _, m in points) / len(points)
+    slope = sum((i - mean_i) * (m - mean_m) for i, m in points) / sum((i - mean_i) ** 2 for i, _ in points)
+    return slope * (points[-1][0] - start)
+
+
 def convergence_table(curves: Mapping[str, list[tuple[int, float]]], iters: Mapping[str, int]) -> Table | None:
-    """One row per run validated at least twice: iterations, final val mIoU, the change over the last fifth."""
+    """One row per run validated at least twice: iterations, final val mIoU, the change over the last fifth (from
+    its two end validations and along a fitted line)."""
     rows = []
     for name, curve in curves.items():
         if len(curve) < 2:
             continue
         change = last_fifth_change(curve, iters[name])
-        flat = None if change is None else ("yes" if abs(change[1]) < PLATEAU_POINTS else "no")
-        rows.append((name, iters[name], len(curve), curve[-1][1], None if change is None else change[0],
-                     None if change is None else change[1], flat))
+        start, delta = change if change is not None else (None, None)
+        fitted = None if start is None else fitted_change(curve, start)
+        flat = None if delta is None else ("yes" if abs(delta) < PLATEAU_POINTS else "no")
+        rows.append((name, iters[name], len(curve), curve[-1][1], start, delta, fitted, flat))
     if not rows:
         return None
     return Table("convergence", "Convergence: validation mIoU over the last fifth of training", (
         Column("model"), Column("iterations"), Column("val points"), Column("final val mIoU", ".2f"),
-        Column("from iteration"), Column("Δ last fifth", "+.2f"), Column(f"flat (abs Δ < {PLATEAU_POINTS:g})")),
+        Column("from iteration"), Column("Δ last fifth", "+.2f"), Column("fitted Δ", "+.2f"),
+        Column(f"flat (abs Δ < {PLATEAU_POINTS:g})")),
         tuple(rows), note="Δ last fifth: final val mIoU minus the val mIoU at the last validation at or before 80 % "
-        "of the iterations (the training runs' own periodic validation).")
+        "of the iterations (the training runs' own periodic validation); fitted Δ: the same change along a "
+        "least-squares line through every validation in that span.")
 
 
 def curve_figure(curves: Mapping[str, list[tuple[int, float]]], out_dir: Path) -> list[Path]:

@@ -20,6 +20,7 @@ from analysis.bootstrap import miou_from_sums
 from analysis.features import SIMILARITY_METRICS
 from analysis.report import build_report
 from analysis.run import SEPARATION_METRICS
+from analysis.training_curves import fitted_change, last_fifth_change
 from corruptions.metrics import robustness_summary
 from repsep.cli import main
 from repsep.errors import UserError
@@ -171,6 +172,7 @@ def test_report_tables_from_fixture_runs(runs, tmp_path):
     assert [(r["model"], r["val points"], r["from iteration"], float(r["Δ last fifth"]), r["flat (abs Δ < 1)"])
             for r in convergence] == [("vit_base", "3", "800", 0.0, "yes"), ("vit_pathway", "3", "800", 0.5, "yes"),
                                       ("rsseg", "3", "800", 1.5, "no")]
+    assert [float(r["fitted Δ"]) for r in convergence] == [0.0, 0.5, 1.5]  # a line through two points
     assert (out / "figures" / "val_miou.png").read_bytes()[:4] == b"\x89PNG"
 
     with open(out / "tables" / "robustness.csv", encoding="utf-8") as f:
@@ -285,6 +287,15 @@ def test_broken_training_log_is_a_user_error_naming_the_line(runs, tmp_path):
     with pytest.raises(UserError, match=f"^{log}:7: not a JSON line$"):
         build_report(runs, tmp_path / "r", resamples=10)
     assert not (tmp_path / "r").exists()
+
+
+def test_fitted_change_discounts_one_low_validation_at_the_start():
+    # one low validation at the start of the last fifth, flat after it: the end points say +2.0; the line through
+    # x - 900 = -100, -50, 0, 50, 100 and y - 29.6 = -1.6, 0.4, 0.4, 0.4, 0.4 has slope 200 / 25000 = 0.008 per
+    # iteration, so +1.6 over the 200 iterations
+    curve = [(400, 10.0), (800, 28.0), (850, 30.0), (900, 30.0), (950, 30.0), (1000, 30.0)]
+    assert last_fifth_change(curve, 1000) == (800, 2.0)
+    assert fitted_change(curve, 800) == pytest.approx(1.6, abs=1e-12)
 
 
 def test_cli_prints_tables_and_writes_the_folder(runs, tmp_path, capsys):
