@@ -63,8 +63,7 @@ def convergence_table(curves: Mapping[str, list[tuple[int, float]]], iters: Mapp
     for name, curve in curves.items():
         if len(curve) < 2:
             continue
-        change = last_fifth_change(curve, iters[name])
-        start, delta = change if change is not None else (None, None)
+        start, delta = last_fifth_change(curve, iters[name]) or (None, None)
         fitted = None if start is None else fitted_change(curve, start)
         flat = None if delta is None else ("yes" if abs(delta) < PLATEAU_POINTS else "no")
         rows.append((name, iters[name], len(curve), curve[-1][1], start, delta, fitted, flat))
