@@ -104,6 +104,28 @@ class SegmentationDataset(SampleDataset):
     def image_id(self, index: int) -> str:
         return self.ids[index]
 
+    def group_of(self, index: int) -> str:
+        """The stratum of image ``index`` for spread-out subsets: its folder (the city in a Cityscapes layout)."""
+        return self.images[index].parent.name
+
+    def fingerprint(self) -> str:
+        """sha256 (16 hex) of what identifies this split's content cheaply: the dataset kind, split, class table,
+        and every image id with the byte sizes of its image and label files (no pixel is read). Two folders
+        with the same files give the same fingerprint wherever they lie; another dataset, split or a changed
+        file gives another one."""
+        import hashlib
+
+        h = hashlib.sha256()
+        h.update(f"{self.spec.partition(':')[0]}|{self.split}|{self.class_table.name}|"
+                 f"{self.class_table.num_classes}\n".encode())
+        for image_id, image, label in zip(self.ids, self.images, self.labels, strict=True):
+            try:
+                sizes = f"{image.stat().st_size}|{label.stat().st_size}"
+            except OSError as e:
+                raise UserError(f"{e.filename}: cannot read ({e.strerror})") from None
+            h.update(f"{image_id}|{image.suffix.lower()}|{sizes}\n".encode())
+        return h.hexdigest()[:16]
+
     def decode_label(self, raw: np.ndarray, path: Path) -> np.ndarray:
         """Raw uint8 label values -> np.int64 train ids (``ignore_index`` = void); UserError on unknown values."""
         raise NotImplementedError

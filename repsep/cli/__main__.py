@@ -1,0 +1,5 @@
+"""``python -m repsep.cli ...`` (what torchrun launches)."""
+
+from repsep.cli import main
+
+main()
