@@ -162,3 +162,43 @@ def evaluate_dataset(model: nn.Module, dataset: Dataset, evaluator, *, mode: str
     evaluator.all_reduce()
     model.train(was_training)
     return evaluator
+
+
+def resolve_settings(train_config: dict, *, mode: str | None = None, crop: tuple[int, int] | None = None,
+                     stride: tuple[int, int] | None = None, scales: Sequence[float] | None = None,
+                     flip: bool | None = None) -> dict:
+    """The inference settings of ``eval`` / ``corrupt`` / ``analyze``: each option the user left as None comes
+    from the run's ``eval`` config, and a slide window with no crop anywhere defaults to the **training crop**
+    (``data.crop``) with stride 2/3 of it (mmseg's 512 -> 341). Returns ``mode``, ``crop``, ``stride``,
+    ``scales``, ``flip`` (ready for :func:`predict`) and ``scale`` (the eval resize, or None). Values are checked:
+    a bad one is a UserError naming its option.
+    """
+    import math
+
+    from repsep.errors import UserError
+
+    def pair(v):
+        return None if v is None else (int(v[0]), int(v[1]))
+
+    run_eval = train_config.get("eval") or {}
+    train_crop = pair((train_config.get("data") or {}).get("crop"))
+    mode = mode or run_eval.get("mode", "whole")
+    if mode not in MODES:
+        raise UserError(f"--mode {mode}: choose one of {', '.join(MODES)}")
+    crop = crop or pair(run_eval.get("crop")) or (train_crop if mode == "slide" else None)
+    stride = stride or pair(run_eval.get("stride")) or (
+        (max(1, crop[0] * 2 // 3), max(1, crop[1] * 2 // 3)) if crop is not None else None)
+    if mode == "slide":
+        if crop is None or stride is None:
+            raise UserError("--mode slide: needs --crop and --stride (the model's run config has none)")
+        if min(crop) < 1:
+            raise UserError(f"--crop {crop[0]}x{crop[1]}: sizes must be at least 1 pixel")
+        if min(stride) < 1 or stride[0] > crop[0] or stride[1] > crop[1]:
+            raise UserError(f"--stride {stride[0]}x{stride[1]}: must be at least 1 and at most the crop "
+                            f"{crop[0]}x{crop[1]} (windows would skip pixels)")
+    scales = tuple(float(s) for s in (scales or run_eval.get("scales") or (1.0,)))
+    if not scales or any(not math.isfinite(s) or s < 0.0625 or s > 16 for s in scales):
+        raise UserError(f"--scales {','.join(map(str, scales))}: factors must be finite, between 0.0625 and 16")
+    flip = bool(run_eval.get("flip", False)) if flip is None else bool(flip)
+    return {"mode": mode, "crop": crop if mode == "slide" else None, "stride": stride if mode == "slide" else None,
+            "scales": scales, "flip": flip, "scale": pair(run_eval.get("scale"))}
