@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from corruptions.backends.base import CorruptionBackend, backend_for, get_backend
+from corruptions.backends import CorruptionBackend, backend_for, get_backend
 from corruptions.dataset import CorruptedDataset, DatasetView, FromDiskCorrupted
 from corruptions.metrics import load_reference, robustness_summary
 from corruptions.suite import group_of
