@@ -68,6 +68,8 @@ def test_report_tables_from_fixture_runs(runs, tmp_path):
     for r in unc:  # constant per-image gains: the interval collapses on the known difference
         expected = 5.0 if r["model"] == "vit_pathway" else 10.0
         assert [float(r[k]) for k in ("Δ mIoU", "95% low", "95% high")] == pytest.approx([expected] * 3, abs=1e-9)
+        # issue 18: 12 images (< 20) and one training seed per model: both marks
+        assert (r["images"], r["seeds"], r["marks"]) == ("12", "1", "†‡")
 
     similarity = _csv(out / "tables" / "similarity.csv")
     assert [(r["model"], float(r["abs_cos"])) for r in similarity] == [("vit_base", 0.5), ("rsseg", 0.6)]
@@ -88,7 +90,8 @@ def test_report_tables_from_fixture_runs(runs, tmp_path):
                  "![val mIoU vs training iteration](figures/val_miou.png)",
                  "](figures/analyze/similarity_depth.png)", "Dataset: synthcity (val).",
                  "**vit_base, rsseg** — Feature similarity against depth.", "### Feature similarity at decoder_input",
-                 "## How it was made", "`repsep-bench corrupt --out corrupt_rsseg`"):
+                 "## How it was made", "`repsep-bench corrupt --out corrupt_rsseg`",
+                 "†: fewer than 20 images", "‡: fewer than 2 training seeds"):
         assert text in readme
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["kind"] == "report" and manifest["seeds"] == {"bootstrap": 0}
