@@ -212,9 +212,9 @@ def run_sweep(cfg: SweepConfig, out: str | Path, *, progress: bool | None = None
     cells = [CLEAN] + [(c, s) for c in cfg.corruptions for s in cfg.severities]
     cells_dir = out / "cells"
     keys = {cell: _cell_key(cfg, model_sha, spec, cell, sweep.source(cell)) for cell in cells}
+    compared = _reference_settings(cfg, base, sweep, settings)
     if reference is not None:  # refuse a reference swept with other settings before any work
-        for line in check_reference(reference, _reference_settings(cfg, base, sweep, settings), "this sweep",
-                                    allow_mismatch=cfg.allow_mismatch):
+        for line in check_reference(reference, compared, "this sweep", allow_mismatch=cfg.allow_mismatch):
             print(f"warning: --reference-results: {line}", file=sys.stderr)
     main = dist.is_main()
     # rank 0 decides which cells are done (and validates them), so every rank skips the same ones
@@ -253,6 +253,7 @@ def run_sweep(cfg: SweepConfig, out: str | Path, *, progress: bool | None = None
         backend_per_cell={c: {s: sweep.source((c, s)) for s in cfg.severities} for c in cfg.corruptions},
         corrupt_on=sweep.corrupt_on,
     )
+    result.setdefault("settings", {"model_sha256": model_sha, "dataset": spec, **compared})  # what a reference needs
     _write_outputs(out, cfg, result, scores, saved, build_manifest(
         "corrupt", seeds={"base_seed": cfg.base_seed}, config=asdict(cfg),
         inputs={"model": str(cfg.model), "model_sha256": model_sha, "dataset": spec, "split": cfg.split}))
