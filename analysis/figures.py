@@ -60,7 +60,7 @@ def plot_similarity_depth(similarity: Stats, layers: Sequence[str]):
     fig, axes = plt.subplots(1, 3, figsize=(max(9.0, 0.45 * len(layers) * 3), 3.2))
     panels = (("mean cosine (same: dashed, different: solid)", "cosine similarity",
                (("same_cos", "--"), ("diff_cos", "-"))),
-              ("patch-wise |cos| (Gong et al.)", "mean |cos| between tokens", (("abs_cos", "-"),)),
+              ("patch-wise |cos| (Gong et al.)", "mean |cos|", (("abs_cos", "-"),)),
               ("residual ratio ||X - 1 mu^T|| / ||X||", "residual ratio", (("residual_ratio", "-"),)))
     bounds = [i - 0.5 for i in range(1, len(layers)) if layer_family(layers[i]) != layer_family(layers[i - 1])]
     for ax, (title, ylabel, series) in zip(axes, panels, strict=True):
