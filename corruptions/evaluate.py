@@ -214,7 +214,7 @@ def run_sweep(cfg: SweepConfig, out: str | Path, *, progress: bool | None = None
     keys = {cell: _cell_key(cfg, model_sha, spec, cell, sweep.source(cell)) for cell in cells}
     compared = _reference_settings(cfg, base, sweep, settings)
     if reference is not None:  # refuse a reference swept with other settings before any work
-        for line in check_reference(reference, compared, "this sweep", allow_mismatch=cfg.allow_mismatch):
+        for line in check_reference(reference, compared, f"this sweep ({out})", allow_mismatch=cfg.allow_mismatch):
             print(f"warning: --reference-results: {line}", file=sys.stderr)
     main = dist.is_main()
     # rank 0 decides which cells are done (and validates them), so every rank skips the same ones

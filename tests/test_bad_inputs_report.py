@@ -107,3 +107,14 @@ def test_an_undefined_miou_is_shown_as_undefined(tmp_path, value):
     rows = {r["model"]: r for r in _csv(tmp_path / "r" / "tables" / "main.csv")}
     assert rows["vit_base"]["mIoU SS"] == "undefined"
     assert "| vit_base | vit_tiny_patch16_384 | 5.00 | 1.50 | undefined |" in (tmp_path / "r" / "README.md").read_text()
+
+
+def test_cli_refuses_incomparable_inputs_in_one_line(tmp_path, capsys):
+    from report_fixtures import make_corrupt
+
+    folders = [make_corrupt(tmp_path, "vit_base", MODELS["vit_base"][1]),
+               make_corrupt(tmp_path, "rsseg", MODELS["rsseg"][1], base_seed=3)]
+    assert run_cli(["report", *map(str, folders), "--out", str(tmp_path / "r")]) == 2
+    line = _one_line_error(capsys)
+    assert line.endswith("differ in base_seed: 0 vs 3; pass --allow-mismatch to compare them anyway")
+    assert not (tmp_path / "r").exists()
