@@ -19,6 +19,7 @@ import csv
 import io
 import json
 import math
+import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -27,9 +28,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from corruptions.backends.base import CorruptionBackend, backend_for, get_backend
+from corruptions.backends import CorruptionBackend, backend_for, get_backend
 from corruptions.dataset import CorruptedDataset, DatasetView, FromDiskCorrupted
-from corruptions.metrics import load_reference, robustness_summary
+from corruptions.metrics import check_reference, load_reference, robustness_summary
 from corruptions.suite import group_of
 from repsep.errors import UserError
 from repsep.io import atomic_save, atomic_write_json, atomic_write_npz, atomic_write_text
@@ -51,6 +52,7 @@ class SweepConfig:
     backend: str = "reference"
     from_disk: str | None = None
     reference_results: str | None = None
+    allow_mismatch: bool = False  # use a --reference-results swept with other settings (warns)
     num_images: int | None = None
     base_seed: int = 0
     workers: int = 0
@@ -210,6 +212,10 @@ def run_sweep(cfg: SweepConfig, out: str | Path, *, progress: bool | None = None
     cells = [CLEAN] + [(c, s) for c in cfg.corruptions for s in cfg.severities]
     cells_dir = out / "cells"
     keys = {cell: _cell_key(cfg, model_sha, spec, cell, sweep.source(cell)) for cell in cells}
+    compared = _reference_settings(cfg, base, sweep, settings)
+    if reference is not None:  # refuse a reference swept with other settings before any work
+        for line in check_reference(reference, compared, f"this sweep ({out})", allow_mismatch=cfg.allow_mismatch):
+            print(f"warning: --reference-results: {line}", file=sys.stderr)
     main = dist.is_main()
     # rank 0 decides which cells are done (and validates them), so every rank skips the same ones
     done = dist.broadcast_object(
@@ -247,10 +253,25 @@ def run_sweep(cfg: SweepConfig, out: str | Path, *, progress: bool | None = None
         backend_per_cell={c: {s: sweep.source((c, s)) for s in cfg.severities} for c in cfg.corruptions},
         corrupt_on=sweep.corrupt_on,
     )
+    result.setdefault("settings", {"model_sha256": model_sha, "dataset": spec, **compared})  # what a reference needs
     _write_outputs(out, cfg, result, scores, saved, build_manifest(
         "corrupt", seeds={"base_seed": cfg.base_seed}, config=asdict(cfg),
         inputs={"model": str(cfg.model), "model_sha256": model_sha, "dataset": spec, "split": cfg.split}))
     return result
+
+
+def _reference_settings(cfg: SweepConfig, base: Any, sweep: Sweep, inference: dict[str, Any]) -> dict[str, Any]:
+    """The fields of this sweep's settings block that :func:`corruptions.metrics.check_reference` compares."""
+    import hashlib
+
+    view = DatasetView(base, cfg.num_images)
+    ids = sorted(view.image_id(i) for i in range(len(view)))
+    return {"dataset_fingerprint": base.fingerprint(), "split": cfg.split,
+            "image_ids_sha256": hashlib.sha256("\n".join(ids).encode()).hexdigest(), "base_seed": cfg.base_seed,
+            "severities": list(cfg.severities), "precision": "fp32",
+            "cell_backends": {f"{c}/{s}": sweep.source((c, s)) for c in cfg.corruptions for s in cfg.severities},
+            "inference": {k: list(v) if isinstance(v, tuple) else v for k, v in inference.items()
+                          if k in ("mode", "crop", "stride", "scales", "flip")}}
 
 
 def _write_outputs(out: Path, cfg: SweepConfig, result: dict[str, Any], scores: dict, saved: dict,

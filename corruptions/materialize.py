@@ -17,7 +17,7 @@ import numpy as np
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
-from corruptions.backends.base import CorruptionBackend, backend_for
+from corruptions.backends import CorruptionBackend, backend_for
 from corruptions.dataset import dataset_root, materialized_relpath
 from corruptions.suite import image_seed
 from repsep.io import atomic_save, atomic_write_json

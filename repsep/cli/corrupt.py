@@ -67,6 +67,9 @@ def corrupt_cmd(
                                           "`corruptions materialize` from this folder instead of corrupting."),
     reference_results: Path | None = typer.Option(None, "--reference-results", help="A reference model's corrupt "
                                                   "output folder (or robustness.json): adds CE, mCE, relative mCE."),
+    allow_mismatch: bool = typer.Option(False, "--allow-mismatch", help="Use a --reference-results swept with other "
+                                        "settings (images, seed, severities, backends, inference); warns instead "
+                                        "of refusing."),
     num_images: int | None = typer.Option(None, "--num-images", min=1, help="Only the first N images (quick runs)."),
     workers: int = typer.Option(2, "--workers", min=0, help="DataLoader workers per process (decoding, and "
                                 "corruption with --corrupt-on workers); 0 = this process. The results do not "
@@ -93,6 +96,7 @@ def corrupt_cmd(
                       severities=parse_severities(severities), backend=backend,
                       from_disk=None if from_disk is None else str(from_disk),
                       reference_results=None if reference_results is None else str(reference_results),
+                      allow_mismatch=allow_mismatch,
                       num_images=num_images, base_seed=seed, workers=workers, corrupt_on=corrupt_on,
                       corrupt_batch=corrupt_batch, cache_gb=cache_gb)
     result = run_sweep(cfg, out)
