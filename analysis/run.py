@@ -135,6 +135,18 @@ def _check_options(purity: float, hf_cutoff: float, values: dict[str, int]) -> N
             raise UserError(f"{opt}: must be >= 1, got {value}")
 
 
+def _resolve(train_config: dict, regime: str | None, crop: tuple[int, int] | None,
+             stride: tuple[int, int] | None) -> dict[str, Any]:
+    """:func:`repsep.engine.inference.resolve_settings` with its ``--mode`` messages said as ``--regime``."""
+    from repsep.engine.inference import resolve_settings
+
+    try:
+        return resolve_settings(train_config, mode=regime, crop=crop, stride=stride)
+    except UserError as e:
+        text = str(e)
+        raise UserError("--regime " + text[len("--mode "):] if text.startswith("--mode ") else text) from None
+
+
 def _check_device(device: str) -> None:
     try:
         dev = torch.device(device)
@@ -153,6 +165,7 @@ def default_out(checkpoints: Sequence[str | Path]) -> Path:
 
 def analyze(checkpoints: Sequence[str | Path], out: str | Path | None = None, *, data: str | None = None,
             split: str = "val", num_images: int | None = 100, subset_seed: int = 0, regime: str | None = None,
+            crop: tuple[int, int] | None = None, stride: tuple[int, int] | None = None,
             layers: list[str] | None = None, tsne_layers: list[str] | None = None, purity: float = 0.75,
             per_class: int = 200, seed: int = 0, batch_size: int = 8, tsne_max_points: int = 20000,
             hf_cutoff: float = 0.5, cka_stride: int = 16, device: str = "cpu", overwrite: bool = False,
@@ -169,13 +182,13 @@ def analyze(checkpoints: Sequence[str | Path], out: str | Path | None = None, *,
             ``subset_seed``); None or more than the split: the whole split (said in one line).
         regime: ``whole`` or ``slide`` (windows at the training crop, the evaluation's windows); None: the first
             model's recipe eval mode (:func:`repsep.engine.inference.resolve_settings`).
+        crop, stride: slide windows (h, w); None: the run's eval settings, else the training crop and 2/3 of it.
         layers: feature names (None: every feature of each model).
         tsne_layers: layers that get a t-SNE embedding (None: every analysed layer).
         tsne_max_points: class-balanced cap on the points of one embedding.
         echo: where the one-line notes go (the start summary, a clamped ``num_images``).
         Others: see :class:`analysis.features.FeatureStats`.
     """
-    from repsep.engine.inference import resolve_settings
     from repsep.ownership import replace_result
 
     if not checkpoints:
@@ -189,15 +202,15 @@ def analyze(checkpoints: Sequence[str | Path], out: str | Path | None = None, *,
     paths = [Path(p) for p in checkpoints]
     for p in paths:
         if not p.is_file():
-            raise UserError(f"--model {p}: no such file")
+            raise UserError(f"{p}: file not found")
     out = Path(out) if out is not None else default_out(paths)
     with replace_result(out, "analyze", overwrite=overwrite, inputs=paths) as staging:
         from repsep.engine.checkpoint import load_model
 
         loaded = [load_model(p, map_location=device) for p in paths]
-        inference = resolve_settings(loaded[0].train_config, mode=regime)
+        inference = _resolve(loaded[0].train_config, regime, crop, stride)
         for p, lm in zip(paths[1:], loaded[1:], strict=True):
-            other = resolve_settings(lm.train_config, mode=inference["mode"])
+            other = _resolve(lm.train_config, inference["mode"], crop, stride)
             if (other["crop"], other["stride"], other["scale"]) != (inference["crop"], inference["stride"],
                                                                     inference["scale"]):
                 echo(f"analyze: note: {p} was trained with other eval settings; every model is analysed with "
@@ -247,7 +260,7 @@ def _analyze_loaded(paths: list[Path], loaded: list[Any], root: Path, staging: A
     whole_split = len(indices) == len(dataset)
     count = len(indices)
     image_ids = [dataset.image_id(i) for i in indices]
-    scan_split(dataset, indices=indices, progress=progress)
+    scan_split(dataset, progress=progress)
     mode = inference["mode"]
     crop, stride = inference["crop"], inference["stride"]
     window = f" {crop[0]}x{crop[1]} stride {stride[0]}x{stride[1]}" if mode == "slide" else ""

@@ -19,6 +19,10 @@ def analyze_cmd(
     regime: str | None = typer.Option(None, "--regime", help="slide: features from the evaluation's sliding "
                                       "windows at the training crop (each token from one window); whole: one pass "
                                       "per image. Default: the first model's recipe eval mode."),
+    crop: str | None = typer.Option(None, "--crop", help="Slide window HEIGHTxWIDTH (default: the run's eval "
+                                    "crop, else its training crop)."),
+    stride: str | None = typer.Option(None, "--stride", help="Slide stride HEIGHTxWIDTH (default: the run's, "
+                                      "else 2/3 of the crop)."),
     layers: str = typer.Option("all", "--layers", help="'all' or comma-separated feature names: vit.block{i}, "
                                "pathway.stage{k}, sasm, dca, decoder_input (a model lacking one skips it)."),
     tsne_layers: str = typer.Option("all", "--tsne-layers", help="'all' (every analysed layer) or a comma-separated "
@@ -44,13 +48,16 @@ def analyze_cmd(
     silhouette), CKA, t-SNE, figures."""
     from analysis.run import analyze, default_out, parse_layers
     from analysis.tables import to_markdown
+    from repsep.cli.options import parse_size
 
     if device is None:
         import torch
 
         device = "cuda" if torch.cuda.is_available() else "cpu"
     tables = analyze(model, out, data=data, split=split, num_images=num_images, subset_seed=subset_seed,
-                     regime=regime, layers=parse_layers(layers), tsne_layers=parse_layers(tsne_layers),
+                     regime=regime, crop=parse_size(crop, "--crop") if crop else None,
+                     stride=parse_size(stride, "--stride") if stride else None, layers=parse_layers(layers),
+                     tsne_layers=parse_layers(tsne_layers),
                      purity=purity, per_class=per_class, seed=seed, batch_size=batch_size, hf_cutoff=hf_cutoff,
                      device=device, overwrite=overwrite)
     for table in tables:
