@@ -294,8 +294,9 @@ def image_features(model: torch.nn.Module, images: Tensor, strides: dict[str, in
                 f = feats[n]
                 if n not in out:
                     out[n] = f.new_zeros((f.shape[0], f.shape[1], len(rows), len(cols)))
-                ri_t, cj_t = torch.from_numpy(ri), torch.from_numpy(cj)
-                tr, tc = torch.from_numpy(rows.token[ri]), torch.from_numpy(cols.token[cj])
+                dev = f.device
+                ri_t, cj_t = torch.from_numpy(ri).to(dev), torch.from_numpy(cj).to(dev)
+                tr, tc = torch.from_numpy(rows.token[ri]).to(dev), torch.from_numpy(cols.token[cj]).to(dev)
                 out[n][:, :, ri_t[:, None], cj_t[None, :]] = f[:, :, tr[:, None], tc[None, :]]
     return out, cells
 

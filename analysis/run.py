@@ -12,39 +12,31 @@ from __future__ import annotations
 
 import hashlib
 import math
-import re
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from analysis.features import REGIMES, SIMILARITY_METRICS, FeatureStats, LayerResult, collect, layer_strides
-from analysis.tables import Column, Table, to_csv, to_markdown
-from analysis.tokens import REGIONS
+from analysis.layers import layer_info, layer_sort_key
+from analysis.tables import Column, Table, to_markdown
+from analysis.writers import (
+    REGION_DEFINITION,
+    SEPARATION_METRICS,
+    by_tokens,
+    write_cka,
+    write_figures,
+    write_separation,
+    write_similarity,
+    write_tsne,
+)
 from repsep.errors import UserError
-from repsep.io import atomic_write_json, atomic_write_npz, atomic_write_text
+from repsep.io import atomic_write_json, atomic_write_text
 from repsep.ownership import MARKER
 
-REGION_DEFINITION = (
-    "boundary token: its patch (the input pixels it covers) holds more than one real class, or one of its four "
-    "neighbours has another majority class; labelled with its majority real class when real pixels cover at "
-    "least half of the patch (no purity filter). interior token: every other token, labelled when its class "
-    "covers at least `purity` of the patch. 'all' = every token labelled by the purity rule.")
-
-SEPARATION_METRICS = ("intra", "inter", "ratio", "centroid_gap", "silhouette", "num_classes", "num_tokens")
-_LAYER_GROUPS = (r"vit\.block(\d+)", r"backbone\.stage(\d+)", r"pathway\.stage(\d+)", r"sasm", r"dca", r"decoder_input")
-
-
-def layer_sort_key(name: str) -> tuple[int, int, str]:
-    """Depth order of feature names: ViT blocks or pyramid stages, pathway stages, sasm, dca, decoder_input, then
-    any other name alphabetically."""
-    for rank, pattern in enumerate(_LAYER_GROUPS):
-        m = re.fullmatch(pattern, name)
-        if m:
-            return rank, int(m.group(1)) if m.groups() else 0, name
-    return len(_LAYER_GROUPS), 0, name
+__all__ = ["SEPARATION_METRICS", "analyze", "default_out", "layer_info", "layer_sort_key", "parse_layers",
+           "summary_tables"]
 
 
 def parse_layers(text: str) -> list[str] | None:
@@ -92,23 +84,6 @@ def iter_batches(dataset: Any, indices: Sequence[int], batch_size: int) -> Itera
             yield flush()
     if pending:
         yield flush()
-
-
-def layer_info(name: str, stride: int | None = None) -> dict[str, Any]:
-    """Where a feature sits, for plotting depth curves on separate axes: ``axis`` is ``backbone`` (``vit.block{i}``
-    or ``backbone.stage{s}``, index = block / stage number), ``pathway`` (``pathway.stage{k}``), ``decoder``
-    (``sasm``, ``dca``, ``decoder_input``: one point each, in that order) or ``other``; ``kind`` names the family
-    (``vit_block``, ``backbone_stage``, ``pathway_stage``, ``sasm``, ``dca``, ``decoder_input``, ``other``)."""
-    for pattern, kind, axis in ((r"vit\.block(\d+)", "vit_block", "backbone"),
-                                (r"backbone\.stage(\d+)", "backbone_stage", "backbone"),
-                                (r"pathway\.stage(\d+)", "pathway_stage", "pathway")):
-        m = re.fullmatch(pattern, name)
-        if m:
-            return {"kind": kind, "axis": axis, "index": int(m.group(1)), "stride": stride}
-    if name in ("sasm", "dca", "decoder_input"):
-        return {"kind": name, "axis": "decoder", "index": ("sasm", "dca", "decoder_input").index(name) + 1,
-                "stride": stride}
-    return {"kind": "other", "axis": "other", "index": None, "stride": stride}
 
 
 def _check_known(option: str, wanted: list[str] | None, all_names: set[str]) -> None:
@@ -299,15 +274,15 @@ def _analyze_loaded(paths: list[Path], loaded: list[Any], root: Path, staging: A
                 "summary_layer": summary_layer}
     info = {n: {lay: layer_info(lay, results[n][lay].stride) for lay in sorted(results[n], key=layer_sort_key)}
             for n in names}
-    _write_similarity(root, results, names, settings, info)
-    _write_separation(root, separation, settings)
-    _write_cka(root, results, names)
+    write_similarity(root, results, names, settings, info)
+    write_separation(root, separation, settings)
+    write_cka(root, results, names)
 
     tsne_pick = {n: [lay for lay in chosen[n] if tsne_layers is None or lay in tsne_layers] for n in names}
-    embeddings = _write_tsne(root, results, tsne_pick, image_ids, class_table, seed=seed,
+    embeddings = write_tsne(root, results, tsne_pick, image_ids, class_table, seed=seed,
                              max_points=tsne_max_points, progress=progress)
     caption = {"images": f"{count} {split} images of {spec}", "purity": purity, "per_class": per_class, "seed": seed}
-    _write_figures(root / "figures", similarity, ordered, {n: separation[n][summary_layer] for n in names},
+    write_figures(root / "figures", similarity, ordered, {n: separation[n][summary_layer] for n in names},
                    summary_layer, embeddings, class_table, caption)
 
     tables = summary_tables(similarity, separation, names, summary_layer)
@@ -324,148 +299,13 @@ def _analyze_loaded(paths: list[Path], loaded: list[Any], root: Path, staging: A
     return tables
 
 
-def _write_tsne(out: Path, results: dict[str, dict[str, LayerResult]], picks: dict[str, list[str]],
-                image_ids: list[str], class_table: Any, *, seed: int, max_points: int,
-                progress: bool) -> dict[str, dict[str, tuple[np.ndarray, np.ndarray]]]:
-    """Embed the picked (model, layer) samples, write ``tsne/<model>__<layer>.npz``; returns layer -> model ->
-    (embedding, labels). A sample is cut to ``max_points`` class-balanced points (same rows for every model)."""
-    from analysis.tsne import balanced_indices, tsne_embed
-    from repsep.progress import progress_bar
-
-    embeddings: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = {}
-    jobs = [(n, lay) for n, layers in picks.items() for lay in layers]
-    for n, lay in progress_bar(jobs, wanted=progress, desc="t-SNE", leave=False):
-        r = results[n][lay]
-        labels = r.labels.numpy()
-        idx = balanced_indices(labels, max(1, max_points // max(1, len(np.unique(labels)))), seed)
-        if len(idx) < 5:
-            continue
-        emb = tsne_embed(r.tokens.numpy()[idx], seed=seed)
-        loc = r.locations.numpy()[idx]
-        atomic_write_npz(out / "tsne" / f"{n}__{lay}.npz", {
-            "embedding": emb, "labels": labels[idx], "image_ids": np.asarray([image_ids[i] for i in loc[:, 0]]),
-            "token_index": loc[:, 1], "grid": np.asarray(r.grid), "class_names": np.asarray(class_table.classes)})
-        embeddings.setdefault(lay, {})[n] = (emb, labels[idx])
-    return embeddings
-
-
-def _write_figures(fig_dir: Path, similarity: dict[str, dict[str, dict[str, float]]], layers: list[str],
-                   separation_at: dict[str, dict[str, float]], summary_layer: str,
-                   embeddings: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]], class_table: Any,
-                   caption: dict[str, Any]) -> None:
-    """The depth curves, the variance bars at ``summary_layer`` and one t-SNE figure per embedded layer, each
-    as PNG + PDF + caption ``.txt``."""
-    from analysis.figures import plot_similarity_depth, plot_tsne_panels, plot_variance_bars
-    from analysis.robustness_plots import save_figure
-
-    images, purity, per_class, seed = caption["images"], caption["purity"], caption["per_class"], caption["seed"]
-    save_figure(plot_similarity_depth(similarity, layers), fig_dir / "similarity_depth")
-    atomic_write_text(fig_dir / "similarity_depth.txt", (
-        f"Feature similarity against depth on {images} (one colour per model). Left: mean cosine between patch "
-        "tokens of the same class (dashed) and of different classes (solid), per image then averaged over images "
-        f"(labels: majority class with purity >= {purity}). Middle: patch-wise absolute cosine over all token "
-        "pairs (Gong et al. 2021). Right: rank-collapse residual ||X - 1 mu^T||_F / ||X||_F (Dong et al. 2021). "
-        "Over-smoothing shows as the different-class curve rising towards the same-class curve.\n"))
-    save_figure(plot_variance_bars(separation_at, summary_layer), fig_dir / "variance_bars")
-    atomic_write_text(fig_dir / "variance_bars.txt", (
-        f"Intra- and inter-class variance of L2-normalised {summary_layer} features per model (at most "
-        f"{per_class} tokens per class from {images}), class-balanced means; the ratio inter/intra is written "
-        "above each pair (higher = better separated).\n"))
-    for lay, panels in embeddings.items():
-        stem = "tsne_" + lay.replace(".", "_")  # no dots: save_figure swaps the suffix
-        save_figure(plot_tsne_panels(panels, class_table, lay), fig_dir / stem)
-        atomic_write_text(fig_dir / f"{stem}.txt", (
-            f"t-SNE of {lay} tokens, models side by side (the same sampled locations for every model): "
-            f"class-balanced sample of labelled patches from {images}, L2-normalised, PCA to 50 dimensions, "
-            f"perplexity 30, seed {seed}; colours are the dataset palette.\n"))
-
-
-def _write_similarity(out: Path, results: dict[str, dict[str, LayerResult]], names: list[str],
-                      settings: dict[str, Any], info: dict[str, dict[str, dict[str, Any]]]) -> None:
-    models = {n: {lay: {"grid": list(r.grid), **{m: {"mean": r.similarity[m][0], "std": r.similarity[m][1],
-                                                    "num_images": r.similarity[m][2]} for m in SIMILARITY_METRICS}}
-                  for lay, r in sorted(results[n].items(), key=lambda kv: layer_sort_key(kv[0]))} for n in names}
-    definitions = {
-        "abs_cos": "mean |cos| over ordered pairs of distinct tokens of an image (Gong et al. 2021)",
-        "cos": "mean signed cos over ordered pairs of distinct tokens of an image",
-        "same_cos": "mean signed cos over pairs of labelled tokens of the same class in an image",
-        "diff_cos": "mean signed cos over pairs of labelled tokens of different classes in an image",
-        "residual_ratio": "||X - 1 mu^T||_F / ||X||_F with mu the mean token (Dong et al. 2021)",
-        "hf_ratio": "share of 2-D FFT energy over the token grid above hf_cutoff x Nyquist (Wang et al. 2022)",
-        "same_cos_interior": "same_cos over pairs of two interior tokens (see regions)",
-        "diff_cos_interior": "diff_cos over pairs of two interior tokens",
-        "same_cos_boundary": "same_cos over pairs of two boundary tokens (see regions)",
-        "diff_cos_boundary": "diff_cos over pairs of two boundary tokens",
-        "boundary_share": "labelled boundary tokens / (labelled boundary + interior tokens) of an image",
-        "regions": REGION_DEFINITION,
-        "averaging": "each statistic per image, then mean and std (ddof 0) over the images where it is defined",
-    }
-    atomic_write_json(out / "similarity.json", {"settings": settings, "definitions": definitions,
-                                                "layer_info": info, "models": models})
-    rows = tuple((n, lay, *d["grid"], *(d[m]["mean"] for m in SIMILARITY_METRICS), d["abs_cos"]["num_images"])
-                 for n in names for lay, d in models[n].items())
-    cols = (Column("model"), Column("layer"), Column("grid_h"), Column("grid_w"),
-            *(Column(m, ".4f") for m in SIMILARITY_METRICS), Column("num_images"))
-    atomic_write_text(out / "similarity.csv", to_csv(Table("similarity", "similarity", cols, rows)))
-
-
-def _write_separation(out: Path, separation: dict[str, dict[str, dict[str, float]]],
-                      settings: dict[str, Any]) -> None:
-    ordered = {n: dict(sorted(per.items(), key=lambda kv: layer_sort_key(kv[0]))) for n, per in separation.items()}
-    definitions = {
-        "features": "L2-normalised tokens of the class-balanced sample (at most per_class per class)",
-        "intra": "(1/C') sum_c (1/n_c) sum_{i in c} ||f_i - mu_c||^2",
-        "inter": "(1/C') sum_c ||mu_c - mu||^2 with mu the mean of the class means",
-        "ratio": "inter / intra",
-        "centroid_gap": "mean over classes of the distance from mu_c to the nearest other class mean",
-        "silhouette": "sklearn silhouette_score, Euclidean on the normalised features (seeded subsample of 5000)",
-    }
-    definitions["by_region"] = "the same on the interior / boundary token samples: " + REGION_DEFINITION
-    atomic_write_json(out / "separation.json", {"settings": settings, "definitions": definitions, "models": ordered})
-    rows = tuple((n, lay, tokens, *(d[m] for m in SEPARATION_METRICS)) for n, per in ordered.items()
-                 for lay, top in per.items() for tokens, d in _by_tokens(top))
-    cols = (Column("model"), Column("layer"), Column("tokens"), *(Column(m, ".4f") for m in SEPARATION_METRICS))
-    atomic_write_text(out / "separation.csv", to_csv(Table("separation", "separation", cols, rows)))
-
-
-def _write_cka(out: Path, results: dict[str, dict[str, LayerResult]], names: list[str]) -> None:
-    """``cka.json``: layer x layer linear CKA for every pair of models (a model with itself included)."""
-    from analysis.similarity import cka_matrix
-
-    pairs = []
-    for i, a in enumerate(names):
-        for b in names[i:]:
-            ra, rb = results[a], results[b]
-            la = sorted(ra, key=layer_sort_key)
-            lb = sorted(rb, key=layer_sort_key)
-            first_a, first_b = ra[la[0]], rb[lb[0]]
-            if not torch.equal(first_a.cka_locations, first_b.cka_locations):
-                pairs.append({"model_a": a, "model_b": b, "note": "different sampled locations (image sizes differ)"})
-                continue
-            matrix = cka_matrix({k: ra[k].cka_tokens for k in la}, {k: rb[k].cka_tokens for k in lb})
-            pairs.append({"model_a": a, "model_b": b, "layers_a": la, "layers_b": lb, "cka": matrix,
-                          "num_tokens": len(first_a.cka_locations)})
-    atomic_write_json(out / "cka.json", {
-        "definition": "linear CKA (Kornblith et al. 2019) on column-centred tokens; every map area-resampled to "
-                      "the common grid (label-map size / cka_stride) at the same class-balanced locations",
-        "pairs": pairs})
-
-
-def _by_tokens(per_layer: dict[str, Any]) -> list[tuple[str, dict[str, float]]]:
-    """(token set, separation metrics) rows of one layer: all labelled tokens, then each region (NaN rows for a
-    result written before regions existed)."""
-    regions = per_layer.get("by_region") or {}
-    nan = dict.fromkeys(SEPARATION_METRICS, math.nan)
-    return [("all", per_layer), *((r, regions.get(r, nan)) for r in REGIONS)]
-
-
 def summary_tables(similarity: dict[str, dict[str, dict[str, float]]],
                    separation: dict[str, dict[str, dict[str, Any]]], names: list[str], layer: str) -> list[Table]:
     """Two tables at ``layer``: the similarity metrics (one row per model, with the interior / boundary pair
     cosines as columns) and the separation metrics (one row per model and token set: all, interior, boundary)."""
     sim_rows = tuple((n, *(similarity[n][layer].get(m, math.nan) for m in SIMILARITY_METRICS)) for n in names)
     sep_rows = tuple((n, tokens, *(d.get(m, math.nan) for m in SEPARATION_METRICS)) for n in names
-                     for tokens, d in _by_tokens(separation[n][layer]))
+                     for tokens, d in by_tokens(separation[n][layer]))
     return [
         Table("similarity", f"Feature similarity at {layer} (mean over images)",
               (Column("model"), *(Column(m, ".4f") for m in SIMILARITY_METRICS)), sim_rows,
