@@ -230,9 +230,9 @@ def test_overwrite_swaps_in_and_refusals(quick_run, tmp_path, capsys):
     assert [p.name for p in tmp_path.iterdir()] == ["copy"]  # no staging folder left behind
     args = [a if a != "decoder_input" or i != base.index("--tsne-layers") + 1 else "vit.block2"
             for i, a in enumerate(base)]
-    done, done_out = invoke([*args, "--overwrite", "--num-images", "3"])
+    done, done_out = invoke([*args, "--overwrite", "--num-images", "2"])
     assert done == 0, done_out
-    assert json.loads((out / "summary.json").read_text())["settings"]["num_images"] == 3
+    assert json.loads((out / "summary.json").read_text())["settings"]["num_images"] == 2
     assert (out / "tsne" / "slide_vit__vit.block2.npz").is_file()
     assert not (out / "tsne" / "slide_vit__decoder_input.npz").exists()  # the old result's file went with it
 
