@@ -1,12 +1,13 @@
 """Stream a model's named feature maps over a dataset split and accumulate the over-smoothness statistics.
 
 Memory stays bounded: per-image similarity statistics are computed on the fly (a few floats per image and layer),
-and only a class-balanced sample of at most ``per_class`` tokens per class and layer is kept.
+and only a class-balanced sample of at most ``per_class`` tokens per class and layer is kept (one sample of all
+labelled tokens, one of the interior and one of the boundary tokens).
 
-Token labels: the ground-truth label map is pooled onto each feature map's ``h x w`` grid by counting pixel areas
-per class (pixel ``(y, x)`` falls in cell ``(y*h//H, x*w//W)``, i.e. exact patches when the sizes divide). Void is
-counted as one more class; a token keeps the majority class when that class is not void and covers at least
-``purity`` of the cell, else it is unlabelled (-1).
+Token labels and regions: :mod:`analysis.tokens` (each token is labelled from exactly the input pixels it covers;
+boundary tokens are kept apart from interior ones). Regimes: ``whole`` runs the model once on the whole image;
+``slide`` runs it on the sliding windows of the evaluation (at the training crop) and fills each cell of the
+image's token grid from one window (:func:`analysis.tokens.axis_cells`).
 
 Sampled locations depend only on the seed, the image id, the grid and the label map, never on the model: every
 location gets a priority drawn from ``np.random.default_rng((seed, hash(image id), h, w))``, and the sample of a
@@ -14,52 +15,45 @@ class is the ``per_class`` labelled locations with the smallest priorities over 
 sampling: uniform without replacement, independent of image order). Two models with equal grids therefore keep
 identical locations.
 
-CKA needs the same rows for layers of any resolution, so every map is also area-resampled to a common grid
-(label-map size / ``cka_stride``) and sampled there in the same way.
+CKA needs the same rows for layers of any resolution, so every map is also resampled by pixel area to a common
+grid of ``cka_stride``-pixel cells of the input and sampled there in the same way.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from analysis.similarity import cosine_stats, high_frequency_ratio, mean_over_images, residual_ratio
+from analysis.tokens import (
+    REGIONS,
+    AxisCells,
+    area_resample,
+    axis_cells,
+    cell_class_counts,
+    labels_at_input,
+    majority_labels,
+    region_labels,
+    window_spans,
+)
 
-SIMILARITY_METRICS = ("abs_cos", "cos", "same_cos", "diff_cos", "residual_ratio", "hf_ratio")
+SIMILARITY_METRICS = ("abs_cos", "cos", "same_cos", "diff_cos", "residual_ratio", "hf_ratio",
+                      "same_cos_interior", "diff_cos_interior", "same_cos_boundary", "diff_cos_boundary",
+                      "boundary_share")
+REGIMES = ("whole", "slide")
 
 
-def patch_labels(label: Tensor, grid: tuple[int, int], num_classes: int, purity: float = 0.75) -> Tensor:
-    """Majority class of every grid cell, or -1 when the cell is impure or mostly void.
-
-    Args:
-        label: ``[H, W]`` int map; values outside ``[0, num_classes)`` (e.g. 255) are void.
-        grid: ``(h, w)`` cells, ``h <= H`` and ``w <= W``.
-        num_classes: number of real classes.
-        purity: smallest area fraction of the majority class for the cell to be kept.
-
-    Returns:
-        int64 ``[h * w]`` in row-major cell order.
-    """
-    hgt, wid = label.shape
-    h, w = grid
-    if h > hgt or w > wid:
-        raise ValueError(f"grid {grid} is finer than the label map {tuple(label.shape)}")
-    label = label.to(torch.int64)
-    cls = torch.where((label >= 0) & (label < num_classes), label, torch.full_like(label, num_classes))
-    cy = torch.arange(hgt, device=label.device) * h // hgt
-    cx = torch.arange(wid, device=label.device) * w // wid
-    cell = cy[:, None] * w + cx[None, :]
-    counts = torch.bincount((cell * (num_classes + 1) + cls).flatten(), minlength=h * w * (num_classes + 1))
-    counts = counts.view(h * w, num_classes + 1)
-    top, majority = counts.max(1)
-    keep = (majority < num_classes) & (top >= purity * counts.sum(1))
-    return torch.where(keep, majority, torch.full_like(majority, -1))
+def patch_labels(label: Tensor, stride: int, num_classes: int, purity: float = 0.75) -> Tensor:
+    """Majority class of every stride-``stride`` token of an input-resolution ``[H, W]`` label map (whole image,
+    ``ceil(H / stride) x ceil(W / stride)`` tokens, padding void), or -1 when impure or mostly void: int64
+    ``[h * w]`` in row-major order."""
+    rows, cols = axis_cells(label.shape[0], stride), axis_cells(label.shape[1], stride)
+    return majority_labels(cell_class_counts(label, rows, cols, num_classes), purity)
 
 
 def location_priorities(image_id: str, grid: tuple[int, int], seed: int) -> Tensor:
@@ -101,8 +95,10 @@ class LayerResult:
 
     ``similarity``: metric -> (mean over images, std over images, number of images with a value);
     ``tokens`` ``[n, D]`` float32, ``labels`` ``[n]`` and ``locations`` ``[n, 2]`` (image index, token index):
-    the class-balanced sample at the layer's own grid, sorted by (class, priority); ``cka_tokens`` ``[n', D]``
-    and ``cka_locations``: the sample on the common CKA grid; ``grid``: the layer's ``(h, w)``.
+    the class-balanced sample of labelled tokens at the layer's own grid, sorted by (class, priority);
+    ``regions``: the same for the interior and the boundary tokens, region -> (tokens, labels, locations);
+    ``cka_tokens`` ``[n', D]`` and ``cka_locations``: the sample on the common CKA grid; ``grid``: the layer's
+    ``(h, w)`` for the last image; ``stride``: input pixels per token.
     """
 
     similarity: dict[str, tuple[float, float, int]]
@@ -112,6 +108,12 @@ class LayerResult:
     cka_tokens: Tensor
     cka_locations: Tensor
     grid: tuple[int, int]
+    stride: int = 0
+    regions: dict[str, tuple[Tensor, Tensor, Tensor]] = field(default_factory=dict)
+
+
+def _whole_cells(size: tuple[int, int], stride: int) -> tuple[AxisCells, AxisCells]:
+    return axis_cells(size[0], stride), axis_cells(size[1], stride)
 
 
 class FeatureStats:
@@ -120,12 +122,12 @@ class FeatureStats:
     Args:
         num_classes: number of real classes of the label maps.
         layers: feature names to keep (None: every feature the model returns, in its order).
-        purity: token label purity threshold.
-        per_class: tokens kept per class and layer.
+        purity: token label purity threshold (all labelled tokens and interior tokens).
+        per_class: tokens kept per class and layer (for each of: all labelled, interior, boundary).
         seed: sampling seed.
         max_tokens: cosine statistics of a map with more tokens use its ``max_tokens`` lowest-priority tokens.
         hf_cutoff: low-pass radius of :func:`analysis.similarity.high_frequency_ratio`.
-        cka_stride: label-map pixels per cell of the common CKA grid.
+        cka_stride: input pixels per cell of the common CKA grid.
     """
 
     def __init__(self, num_classes: int, layers: Sequence[str] | None = None, *, purity: float = 0.75,
@@ -137,50 +139,82 @@ class FeatureStats:
         self.max_tokens, self.hf_cutoff, self.cka_stride = max_tokens, hf_cutoff, cka_stride
         self.values: dict[str, dict[str, list[Tensor]]] = {}
         self.samples: dict[str, ClassReservoir] = {}
+        self.region_samples: dict[str, dict[str, ClassReservoir]] = {r: {} for r in REGIONS}
         self.cka_samples: dict[str, ClassReservoir] = {}
         self.grids: dict[str, tuple[int, int]] = {}
+        self.strides: dict[str, int] = {}
         self.num_images = 0
 
-    def _grid_info(self, labels: Tensor, ids: Sequence[str], grid: tuple[int, int]) -> tuple[Tensor, Tensor]:
-        lab = torch.stack([patch_labels(lbl, grid, self.num_classes, self.purity) for lbl in labels.cpu()])
+    def _labels(self, labels: Tensor, ids: Sequence[str], rows: AxisCells,
+                cols: AxisCells) -> tuple[Tensor, dict[str, Tensor], Tensor]:
+        """(all labels ``[B, N]``, region -> labels ``[B, N]``, priorities ``[B, N]``) of one grid."""
+        grid = (len(rows), len(cols))
+        counts = [cell_class_counts(lbl, rows, cols, self.num_classes) for lbl in labels.cpu()]
+        lab = torch.stack([majority_labels(c, self.purity) for c in counts])
+        per = [region_labels(c, grid, self.purity) for c in counts]
+        regions = {r: torch.stack([p[r] for p in per]) for r in REGIONS}
         prio = torch.stack([location_priorities(i, grid, self.seed) for i in ids])
-        return lab, prio
+        return lab, regions, prio
 
-    def update(self, features: dict[str, Tensor], labels: Tensor, ids: Sequence[str]) -> None:
-        """Add one batch: ``features`` name -> ``[B, C, h, w]``, ``labels`` ``[B, H, W]`` at the input size."""
+    def update(self, features: dict[str, Tensor], labels: Tensor, ids: Sequence[str],
+               cells: dict[str, tuple[AxisCells, AxisCells]] | None = None) -> None:
+        """Add one batch.
+
+        Args:
+            features: name -> ``[B, C, h, w]`` token grids of the image.
+            labels: ``[B, H, W]`` label maps at the model's input resolution.
+            ids: image ids.
+            cells: name -> (row cells, column cells) saying which pixels each token covers
+                (:func:`analysis.tokens.axis_cells`); None: whole-image tokens of stride ``H // h`` (exact only).
+        """
         names = self.layers if self.layers is not None else list(features)
         missing = [n for n in names if n not in features]
         if missing:
             raise KeyError(f"features {missing} not produced by the model (it gives {list(features)})")
         b, hgt, wid = labels.shape
         image_index = torch.arange(self.num_images, self.num_images + b)
-        cka_grid = (max(1, hgt // self.cka_stride), max(1, wid // self.cka_stride))
-        cache: dict[tuple[int, int], tuple[Tensor, Tensor]] = {}
+        cache: dict[tuple, tuple[Tensor, dict[str, Tensor], Tensor]] = {}
+        cka_rows, cka_cols = _whole_cells((hgt, wid), self.cka_stride)
         for name in names:
             fmap = features[name].detach().float().cpu()
             grid = (fmap.shape[-2], fmap.shape[-1])
-            if grid not in cache:
-                cache[grid] = self._grid_info(labels, ids, grid)
-            lab, prio = cache[grid]
-            self.grids[name] = grid
-            self._similarity(name, fmap, lab, prio)
+            if cells is not None and name in cells:
+                rows, cols = cells[name]
+            else:
+                rows, cols = _whole_cells((hgt, wid), max(1, hgt // grid[0]))
+            if (len(rows), len(cols)) != grid:
+                raise ValueError(f"{name}: grid {grid} does not match the cells {len(rows)}x{len(cols)}")
+            key = (rows.stride, tuple(rows.start), tuple(cols.start), tuple(rows.stop), tuple(cols.stop))
+            if key not in cache:
+                cache[key] = self._labels(labels, ids, rows, cols)
+            lab, regions, prio = cache[key]
+            self.grids[name], self.strides[name] = grid, rows.stride
+            self._similarity(name, fmap, lab, regions, prio)
             self._sample(self.samples, name, fmap, lab, prio, image_index)
-            if cka_grid not in cache:
-                cache[cka_grid] = self._grid_info(labels, ids, cka_grid)
-            lab_c, prio_c = cache[cka_grid]
-            self._sample(self.cka_samples, name, F.adaptive_avg_pool2d(fmap, cka_grid), lab_c, prio_c, image_index)
+            for region in REGIONS:
+                self._sample(self.region_samples[region], name, fmap, regions[region], prio, image_index)
+            if "cka" not in cache:
+                cache["cka"] = self._labels(labels, ids, cka_rows, cka_cols)
+            lab_c, _, prio_c = cache["cka"]
+            fmap_c = area_resample(fmap, rows.stride, (hgt, wid), self.cka_stride)
+            self._sample(self.cka_samples, name, fmap_c, lab_c, prio_c, image_index)
         self.num_images += b
 
-    def _similarity(self, name: str, fmap: Tensor, lab: Tensor, prio: Tensor) -> None:
+    def _similarity(self, name: str, fmap: Tensor, lab: Tensor, regions: dict[str, Tensor], prio: Tensor) -> None:
         tokens = fmap.flatten(2).transpose(1, 2)  # [B, N, C]
-        sub_tokens, sub_lab = tokens, lab
+        sub_tokens, sub_lab, sub_regions = tokens, lab, regions
         if tokens.shape[1] > self.max_tokens:
             idx = prio.argsort(1)[:, :self.max_tokens]
             sub_tokens = tokens.gather(1, idx[..., None].expand(-1, -1, tokens.shape[2]))
             sub_lab = lab.gather(1, idx)
-        stats = cosine_stats(sub_tokens, sub_lab) if tokens.shape[1] >= 2 else {}
+            sub_regions = {r: v.gather(1, idx) for r, v in regions.items()}
+        stats = cosine_stats(sub_tokens, sub_lab, sub_regions) if tokens.shape[1] >= 2 else {}
         stats["residual_ratio"] = residual_ratio(tokens)
         stats["hf_ratio"] = high_frequency_ratio(fmap, self.hf_cutoff)
+        n_boundary = (regions["boundary"] >= 0).sum(1).double()
+        n_labelled = n_boundary + (regions["interior"] >= 0).sum(1).double()
+        stats["boundary_share"] = torch.where(n_labelled > 0, n_boundary / n_labelled.clamp_min(1),
+                                              torch.full_like(n_labelled, float("nan")))
         store = self.values.setdefault(name, {m: [] for m in SIMILARITY_METRICS})
         for metric in SIMILARITY_METRICS:
             if metric in stats:
@@ -196,26 +230,96 @@ class FeatureStats:
 
     def result(self) -> dict[str, LayerResult]:
         """Per layer (in first-seen order): the summarised similarity statistics and the token samples."""
+        empty = torch.empty(0, 0)
+
+        def feats(res: ClassReservoir) -> Tensor:
+            return res.features if res.features is not None else empty
+
         out = {}
         for name, values in self.values.items():
             sim = {m: mean_over_images(torch.cat(v) if v else torch.empty(0)) for m, v in values.items()}
             res, cka = self.samples[name], self.cka_samples[name]
-            empty = torch.empty(0, 0)
-            out[name] = LayerResult(sim, res.features if res.features is not None else empty, res.labels,
-                                    res.locations, cka.features if cka.features is not None else empty,
-                                    cka.locations, self.grids[name])
+            regions = {r: (feats(s[name]), s[name].labels, s[name].locations)
+                       for r, s in self.region_samples.items()}
+            out[name] = LayerResult(sim, feats(res), res.labels, res.locations, feats(cka), cka.locations,
+                                    self.grids[name], self.strides[name], regions)
         return out
 
 
 @torch.no_grad()
+def layer_strides(model: torch.nn.Module, device: str | torch.device = "cpu") -> dict[str, int]:
+    """Input pixels per token of every feature ``model.forward_features`` returns (in its order), measured on a
+    zero image whose sides are a multiple of the model's ``size_divisor`` (so no padding is involved)."""
+    divisor = int(getattr(model, "size_divisor", 32))
+    side = divisor * max(1, -(-64 // divisor))
+    feats = model.forward_features(torch.zeros(1, 3, side, side, device=device))
+    strides = {}
+    for name, t in feats.items():
+        h, w = t.shape[-2:]
+        if side % h or side % w or side // h != side // w:
+            raise ValueError(f"{name}: grid {h}x{w} of a {side}x{side} input is not a whole stride")
+        strides[name] = side // h
+    return strides
+
+
+def image_features(model: torch.nn.Module, images: Tensor, strides: dict[str, int], names: Sequence[str], *,
+                   regime: str = "whole", crop: tuple[int, int] | None = None,
+                   stride: tuple[int, int] | None = None) -> tuple[dict[str, Tensor],
+                                                                   dict[str, tuple[AxisCells, AxisCells]]]:
+    """Token grids of ``images`` ``[B, 3, H, W]`` in one regime, with the cells saying which pixels each covers.
+
+    ``whole``: one forward pass. ``slide``: one pass per window of ``crop`` every ``stride`` (h, w; the windows of
+    the evaluation), each cell of the image grid filled from one window (:func:`analysis.tokens.axis_cells`).
+    An image no larger than the crop is one window, so both regimes then give identical features.
+    """
+    size = tuple(images.shape[-2:])
+    if regime == "whole":
+        spans_y, spans_x = [(0, size[0])], [(0, size[1])]
+    elif regime == "slide":
+        if crop is None or stride is None:
+            raise ValueError("slide regime needs crop and stride")
+        spans_y, spans_x = window_spans(size[0], crop[0], stride[0]), window_spans(size[1], crop[1], stride[1])
+    else:
+        raise ValueError(f"regime must be one of {REGIMES}, got {regime!r}")
+    cells = {n: (axis_cells(size[0], strides[n], spans_y), axis_cells(size[1], strides[n], spans_x)) for n in names}
+    out: dict[str, Tensor] = {}
+    for i, (y1, y2) in enumerate(spans_y):
+        for j, (x1, x2) in enumerate(spans_x):
+            feats = model.forward_features(images[:, :, y1:y2, x1:x2])
+            for n in names:
+                rows, cols = cells[n]
+                ri, cj = np.flatnonzero(rows.window == i), np.flatnonzero(cols.window == j)
+                if len(ri) == 0 or len(cj) == 0:
+                    continue
+                f = feats[n]
+                if n not in out:
+                    out[n] = f.new_zeros((f.shape[0], f.shape[1], len(rows), len(cols)))
+                dev = f.device
+                ri_t, cj_t = torch.from_numpy(ri).to(dev), torch.from_numpy(cj).to(dev)
+                tr, tc = torch.from_numpy(rows.token[ri]).to(dev), torch.from_numpy(cols.token[cj]).to(dev)
+                out[n][:, :, ri_t[:, None], cj_t[None, :]] = f[:, :, tr[:, None], tc[None, :]]
+    return out, cells
+
+
+@torch.no_grad()
 def collect(model: torch.nn.Module, batches: Iterable[dict], stats: FeatureStats, device: str = "cpu",
-            progress: bool = True, desc: str = "features") -> dict[str, LayerResult]:
-    """Run ``model.forward_features`` over ``batches`` (dicts with ``image`` ``[B, 3, H, W]``, ``label``
-    ``[B, H, W]``, ``id`` list of str) and return ``stats.result()``."""
-    from tqdm import tqdm
+            progress: bool = True, desc: str = "features", *, regime: str = "whole",
+            crop: tuple[int, int] | None = None, stride: tuple[int, int] | None = None,
+            total: int | None = None) -> dict[str, LayerResult]:
+    """Run the model over ``batches`` (dicts with ``image`` ``[B, 3, H, W]``, ``label`` ``[B, H0, W0]`` at the
+    dataset's resolution, ``id`` list of str) in ``regime`` (see :func:`image_features`) and return
+    ``stats.result()``. Labels are brought to the input resolution (:func:`analysis.tokens.labels_at_input`)."""
+    from repsep.progress import progress_bar
 
     model.eval().to(device)
-    for batch in tqdm(batches, desc=desc, disable=not progress, leave=False):
-        feats = model.forward_features(batch["image"].to(device))
-        stats.update(feats, batch["label"], list(batch["id"]))
+    strides = layer_strides(model, device)
+    names = stats.layers if stats.layers is not None else list(strides)
+    missing = [n for n in names if n not in strides]
+    if missing:
+        raise KeyError(f"features {missing} not produced by the model (it gives {list(strides)})")
+    for batch in progress_bar(batches, wanted=progress, desc=desc, leave=False, total=total):
+        images = batch["image"].to(device)
+        feats, cells = image_features(model, images, strides, names, regime=regime, crop=crop, stride=stride)
+        labels = labels_at_input(batch["label"], tuple(images.shape[-2:]))
+        stats.update(feats, labels, list(batch["id"]), cells)
     return stats.result()

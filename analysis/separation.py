@@ -32,10 +32,13 @@ def class_separation(features: Tensor, labels: Tensor, silhouette_max: int = 500
 
     Returns:
         ``intra``, ``inter``, ``ratio``, ``centroid_gap``, ``silhouette`` (NaN where undefined: fewer than two
-        classes, or as many classes as tokens), ``num_classes`` and ``num_tokens``.
+        classes, or as many classes as tokens; all NaN for no token), ``num_classes`` and ``num_tokens``.
     """
     from sklearn.metrics import silhouette_score
 
+    if len(labels) == 0:
+        return {"intra": math.nan, "inter": math.nan, "ratio": math.nan, "centroid_gap": math.nan,
+                "silhouette": math.nan, "num_classes": 0, "num_tokens": 0}
     f = torch.nn.functional.normalize(features.to(torch.float64), dim=1)
     classes, inverse = torch.unique(labels, return_inverse=True)
     c, n = len(classes), len(labels)

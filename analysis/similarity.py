@@ -31,13 +31,17 @@ from torch import Tensor
 _GRAM_ENTRIES = 8 * 1024 * 1024
 
 
-def cosine_stats(tokens: Tensor, labels: Tensor | None = None) -> dict[str, Tensor]:
+def cosine_stats(tokens: Tensor, labels: Tensor | None = None,
+                 groups: dict[str, Tensor] | None = None) -> dict[str, Tensor]:
     """Per-image pairwise cosine statistics from normalised Gram matrices.
 
     Args:
         tokens: ``[B, N, D]`` patch tokens of B images (N >= 2). A zero token has cosine 0 with every token.
         labels: ``[B, N]`` int class per token, ``-1`` for unlabelled tokens (they still count in ``abs_cos`` and
             ``cos`` but in no class pair). None: only the label-free statistics are returned.
+        groups: name -> ``[B, N]`` labels of a token subset (``-1`` outside it), e.g. the interior and the
+            boundary tokens: adds ``same_cos_<name>`` / ``diff_cos_<name>`` (and pair counts) over pairs whose
+            two tokens are both in the subset, from the same Gram matrices.
 
     Returns:
         Dict of float64 ``[B]`` tensors: ``abs_cos`` (mean |cos| over i != j), ``cos`` (mean signed cos over
@@ -48,8 +52,11 @@ def cosine_stats(tokens: Tensor, labels: Tensor | None = None) -> dict[str, Tens
         raise ValueError(f"tokens must be [B, N>=2, D], got {tuple(tokens.shape)}")
     b, n, _ = tokens.shape
     x = torch.nn.functional.normalize(tokens.to(torch.float64), dim=-1)
-    sums = {k: torch.zeros(b, dtype=torch.float64, device=x.device) for k in ("abs", "sig", "same", "diff")}
-    counts = {k: torch.zeros(b, dtype=torch.float64, device=x.device) for k in ("same", "diff")}
+    label_sets = {"": labels} if labels is not None else {}
+    label_sets.update({f"_{g}": v for g, v in (groups or {}).items()})
+    pair_keys = [f"{kind}{suffix}" for suffix in label_sets for kind in ("same", "diff")]
+    sums = {k: torch.zeros(b, dtype=torch.float64, device=x.device) for k in ("abs", "sig", *pair_keys)}
+    counts = {k: torch.zeros(b, dtype=torch.float64, device=x.device) for k in pair_keys}
     rows = max(1, _GRAM_ENTRIES // (b * n))
     for start in range(0, n, rows):
         g = x[:, start:start + rows] @ x.transpose(1, 2)  # [B, r, N]
@@ -58,20 +65,20 @@ def cosine_stats(tokens: Tensor, labels: Tensor | None = None) -> dict[str, Tens
         off_diag[torch.arange(r), torch.arange(start, start + r)] = False
         sums["abs"] += (g.abs() * off_diag).sum((1, 2))
         sums["sig"] += (g * off_diag).sum((1, 2))
-        if labels is None:
-            continue
-        li, lj = labels[:, start:start + r, None], labels[:, None, :]
-        labelled = (li >= 0) & (lj >= 0) & off_diag
-        for key, mask in (("same", labelled & (li == lj)), ("diff", labelled & (li != lj))):
-            sums[key] += (g * mask).sum((1, 2))
-            counts[key] += mask.sum((1, 2))
+        for suffix, lab in label_sets.items():
+            li, lj = lab[:, start:start + r, None], lab[:, None, :]
+            labelled = (li >= 0) & (lj >= 0) & off_diag
+            for kind, mask in (("same", labelled & (li == lj)), ("diff", labelled & (li != lj))):
+                sums[kind + suffix] += (g * mask).sum((1, 2))
+                counts[kind + suffix] += mask.sum((1, 2))
     pairs = n * (n - 1)
     out = {"abs_cos": sums["abs"] / pairs, "cos": sums["sig"] / pairs}
-    if labels is not None:
-        for key in ("same", "diff"):
+    for suffix in label_sets:
+        for kind in ("same", "diff"):
+            key = kind + suffix
             c = counts[key]
-            out[f"{key}_cos"] = torch.where(c > 0, sums[key] / c.clamp_min(1), torch.full_like(c, math.nan))
-            out[f"{key}_pairs"] = c
+            out[f"{kind}_cos{suffix}"] = torch.where(c > 0, sums[key] / c.clamp_min(1), torch.full_like(c, math.nan))
+            out[f"{kind}_pairs{suffix}"] = c
     return out
 
 

@@ -23,9 +23,13 @@ def test_layer_order_and_parsing():
         parse_layers(" , ")
 
 
+SLIDE_RECIPE = {"data": {"crop": [64, 64]}, "eval": {"mode": "slide"}}
+
+
 @pytest.fixture(scope="module")
 def tiny_setup(tmp_path_factory):
-    """A 6-image SynthCity val split (64x128) and two untrained tiny exports: baseline ViT and RSSeg."""
+    """A 6-image SynthCity val split (64x128) and two untrained tiny exports: baseline ViT and RSSeg; a third
+    export ``slide_vit`` holds the baseline's weights with a recipe that evaluates in slide mode at crop 64x64."""
     from repsep.data.labels import CITYSCAPES
     from repsep.data.synthcity import generate
     from repsep.engine.checkpoint import export_model
@@ -39,8 +43,13 @@ def tiny_setup(tmp_path_factory):
         cfg = model_config(name, size="tiny", num_classes=CITYSCAPES.num_classes)
         path = root / name / "model_final.pt"
         path.parent.mkdir()
-        export_model(path, build_model(cfg).eval(), cfg, CITYSCAPES, f"synthcity:{data}", {})
+        model = build_model(cfg).eval()
+        export_model(path, model, cfg, CITYSCAPES, f"synthcity:{data}", {})
         ckpts.append(path)
+        if name == "baseline_vit":
+            (root / "slide_vit").mkdir()
+            export_model(root / "slide_vit" / "model_final.pt", model, cfg, CITYSCAPES, f"synthcity:{data}",
+                         SLIDE_RECIPE)
     return root, data, ckpts
 
 
@@ -60,7 +69,16 @@ def test_analyze_two_models_end_to_end(tiny_setup):
     assert "Feature similarity at decoder_input" in result.output
 
     sim = json.loads((out / "similarity.json").read_text())
-    assert sim["settings"]["num_images"] == 4
+    assert sim["settings"]["num_images"] == 4 and sim["settings"]["regime"] == "whole"
+    summary = json.loads((out / "summary.json").read_text())
+    from repsep.data import open_dataset
+    from repsep.data.subset import subset_indices
+
+    dataset = open_dataset(f"synthcity:{data}", "val")
+    assert summary["image_ids"] == [dataset.image_id(i) for i in subset_indices(dataset, 4, 0)]
+    assert summary["settings"]["subset_seed"] == 0
+    assert summary["layers"]["rsseg_vit"]["sasm"] == {"kind": "sasm", "axis": "decoder", "index": 1, "stride": 8}
+    assert summary["layers"]["baseline_vit"]["vit.block4"]["axis"] == "backbone"
     assert list(sim["models"]) == ["baseline_vit", "rsseg_vit"]
     assert set(sim["models"]["baseline_vit"]) == {"vit.block1", "vit.block4", "decoder_input"}
     assert sim["settings"]["layers"] == ["vit.block1", "vit.block4", "sasm", "decoder_input"]  # depth order
@@ -72,7 +90,10 @@ def test_analyze_two_models_end_to_end(tiny_setup):
     with open(out / "separation.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     assert {r["model"] for r in rows} == {"baseline_vit", "rsseg_vit"}
-    assert all(float(r["intra"]) >= 0 for r in rows)
+    assert {r["tokens"] for r in rows} == {"all", "interior", "boundary"}
+    assert all(float(r["intra"]) >= 0 for r in rows if r["tokens"] == "all")
+    with open(out / "similarity.csv", newline="") as f:
+        assert {"same_cos_boundary", "diff_cos_interior", "boundary_share"} <= set(next(csv.DictReader(f)))
 
     cka = json.loads((out / "cka.json").read_text())
     pairs = {(p["model_a"], p["model_b"]): p for p in cka["pairs"]}
@@ -107,3 +128,118 @@ def test_analyze_bad_layer_is_a_user_error(tiny_setup):
         analyze([base], root / "bad", tsne_layers=["sasm"], progress=False)
     with pytest.raises(UserError, match="--purity"):
         analyze([base], root / "bad", purity=0.0, progress=False)
+
+
+def _sha(path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+QUICK = ["--layers", "vit.block2,decoder_input", "--tsne-layers", "decoder_input", "--per-class", "5",
+         "--batch-size", "6"]
+
+
+@pytest.fixture(scope="module")
+def quick_run(tiny_setup):
+    """``analyze`` of the slide-recipe export with every default that matters: no --out, no --regime, and
+    --num-images 100 on a 6-image split."""
+    from typer.testing import CliRunner
+
+    from repsep.cli import app
+
+    root, data, _ = tiny_setup
+    model = root / "slide_vit" / "model_final.pt"
+    result = CliRunner().invoke(app, ["analyze", "--model", str(model), "--num-images", "100", *QUICK])
+    assert result.exit_code == 0, result.output
+    return root, model, result.output
+
+
+def test_defaults_out_regime_clamp_and_settings_block(quick_run, tiny_setup):
+    from repsep.data import open_dataset
+    from repsep.ownership import MARKER
+
+    root, model, output = quick_run
+    out = root / "slide_vit" / "analyze"
+    lines = output.splitlines()
+    assert [ln for ln in lines if "--num-images" in ln] == [
+        "analyze: --num-images 100 is more than the 6 images of split 'val'; analysing all 6"]
+    start = [ln for ln in lines if ln.startswith("analyze: device")]
+    assert len(start) == 1 and "6 val images" in start[0] and "batch 6" in start[0]
+    assert "regime slide 64x64 stride 42x42" in start[0] and f"weights loaded: slide_vit ({model})" in start[0]
+    summary = json.loads((out / "summary.json").read_text())
+    settings = summary["settings"]
+    dataset = open_dataset(settings["dataset"], "val")
+    ids = [dataset.image_id(i) for i in range(len(dataset))]
+    import hashlib
+
+    assert settings == {
+        "model_sha256": [_sha(model)], "dataset": settings["dataset"], "dataset_fingerprint": dataset.fingerprint(),
+        "split": "val", "image_ids_sha256": hashlib.sha256("\n".join(sorted(ids)).encode()).hexdigest(),
+        "num_images": 6, "subset_seed": None, "regime": "slide",
+        "inference": {"mode": "slide", "crop": [64, 64], "stride": [42, 42], "scales": [1.0], "flip": False},
+        "eval_scale": None, "precision": "fp32"}
+    assert summary["num_images_requested"] == 100
+    assert summary["layers"]["slide_vit"]["vit.block2"] == {"kind": "vit_block", "axis": "backbone", "index": 2,
+                                                             "stride": 16}
+    marker = json.loads((out / MARKER).read_text())
+    assert marker["kind"] == "analyze" and marker["finished"]
+    assert {"summary.json", "similarity.json", "tsne/slide_vit__decoder_input.npz"} <= set(marker["files"])
+    sim = json.loads((out / "similarity.json").read_text())
+    assert sim["settings"]["model_sha256"] == [_sha(model)] and sim["settings"]["summary_layer"] == "decoder_input"
+
+
+def test_slide_and_whole_features_of_a_real_model(tiny_setup):
+    from analysis.features import image_features, layer_strides
+    from repsep.engine.checkpoint import load_model
+
+    root, _, (base, _) = tiny_setup
+    model = load_model(base).model.eval()
+    images = torch.randn(1, 3, 64, 128, generator=torch.Generator().manual_seed(0))
+    strides = layer_strides(model)
+    names = ["vit.block4", "decoder_input"]
+    with torch.no_grad():
+        whole, _ = image_features(model, images, strides, names)
+        one, _ = image_features(model, images, strides, names, regime="slide", crop=(64, 128), stride=(42, 85))
+        slide, _ = image_features(model, images, strides, names, regime="slide", crop=(64, 64), stride=(42, 42))
+    for n in names:
+        assert torch.equal(whole[n], one[n])
+        assert slide[n].shape == whole[n].shape and not torch.allclose(slide[n], whole[n], atol=1e-4)
+
+
+def test_overwrite_swaps_in_and_refusals(quick_run, tmp_path, capsys):
+    import shutil
+
+    from cli_helpers import run_cli
+
+    def invoke(argv):
+        code = run_cli(argv)
+        captured = capsys.readouterr()
+        return code, captured.out + captured.err
+
+    root, model, _ = quick_run
+    out = tmp_path / "copy"
+    shutil.copytree(root / "slide_vit" / "analyze", out)
+    base = ["analyze", "--model", str(model), "--out", str(out), *QUICK]
+    refused, refused_out = invoke(base)
+    assert refused == 2 and "already holds a finished analyze result" in refused_out
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    failed, failed_out = invoke([*base, "--overwrite", "--layers", "vit.block99"])
+    assert failed == 2 and "--layers: unknown feature" in failed_out
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before  # old result intact
+    assert [p.name for p in tmp_path.iterdir()] == ["copy"]  # no staging folder left behind
+    args = [a if a != "decoder_input" or i != base.index("--tsne-layers") + 1 else "vit.block2"
+            for i, a in enumerate(base)]
+    done, done_out = invoke([*args, "--overwrite", "--num-images", "2"])
+    assert done == 0, done_out
+    assert json.loads((out / "summary.json").read_text())["settings"]["num_images"] == 2
+    assert (out / "tsne" / "slide_vit__vit.block2.npz").is_file()
+    assert not (out / "tsne" / "slide_vit__decoder_input.npz").exists()  # the old result's file went with it
+
+    (out / "notes.txt").write_text("mine")
+    foreign, foreign_out = invoke([*base, "--overwrite"])
+    assert foreign == 2 and "notes.txt, which repsep-bench analyze did not write" in foreign_out
+    assert (out / "notes.txt").read_text() == "mine"
+    for bad_out in (model, model.parent):
+        code, text = invoke(["analyze", "--model", str(model), "--out", str(bad_out), *QUICK])
+        assert code == 2 and "is an input of this command" in text, text

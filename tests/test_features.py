@@ -5,7 +5,15 @@ from __future__ import annotations
 import pytest
 import torch
 
-from analysis.features import ClassReservoir, FeatureStats, collect, location_priorities, patch_labels
+from analysis.features import (
+    ClassReservoir,
+    FeatureStats,
+    collect,
+    image_features,
+    layer_strides,
+    location_priorities,
+    patch_labels,
+)
 
 
 def test_patch_labels_purity_and_void_rules():
@@ -17,14 +25,17 @@ def test_patch_labels_purity_and_void_rules():
         [255, 1, 2, 1],
     ])
     # top-left: pure 0; top-right: 1 with 3/4; bottom-left: void 3/4; bottom-right: 2 with 3/4
-    assert patch_labels(label, (2, 2), num_classes=3, purity=0.75).tolist() == [0, 1, -1, 2]
-    assert patch_labels(label, (2, 2), num_classes=3, purity=0.8).tolist() == [0, -1, -1, -1]
-    # 1x1 grid: class 0 has 4 pixels, class 1 has 5, class 2 has 4, void 3: majority 1 covers 5/16 = 0.3125
-    assert patch_labels(label, (1, 1), num_classes=3, purity=0.75).tolist() == [-1]
-    assert patch_labels(label, (1, 1), num_classes=3, purity=0.3).tolist() == [1]
-    assert patch_labels(label, (1, 1), num_classes=3, purity=0.32).tolist() == [-1]
-    # out-of-range values count as void
-    assert patch_labels(torch.full((2, 2), 7), (1, 1), num_classes=3, purity=0.0).tolist() == [-1]
+    assert patch_labels(label, 2, num_classes=3, purity=0.75).tolist() == [0, 1, -1, 2]
+    assert patch_labels(label, 2, num_classes=3, purity=0.8).tolist() == [0, -1, -1, -1]
+    # one stride-4 token: class 0 has 4 pixels, class 1 has 5, class 2 has 4, void 3: majority 1 covers 5/16
+    assert patch_labels(label, 4, num_classes=3, purity=0.75).tolist() == [-1]
+    assert patch_labels(label, 4, num_classes=3, purity=0.3).tolist() == [1]
+    assert patch_labels(label, 4, num_classes=3, purity=0.32).tolist() == [-1]
+    # out-of-range values count as void, and so does the padding of a partial token (stride 8 over 6x6: 36/64)
+    assert patch_labels(torch.full((2, 2), 7), 2, num_classes=3, purity=0.0).tolist() == [-1]
+    assert patch_labels(torch.zeros(6, 6, dtype=torch.long), 8, num_classes=3, purity=0.56).tolist() == [0]
+    assert patch_labels(torch.zeros(6, 6, dtype=torch.long), 8, num_classes=3, purity=0.57).tolist() == [-1]
+    assert patch_labels(torch.zeros(4, 4, dtype=torch.long), 8, num_classes=3, purity=0.0).tolist() == [-1]
 
 
 def test_location_priorities_depend_on_id_seed_and_grid_only():
@@ -112,3 +123,83 @@ def test_collapsed_features_give_unit_similarity():
     sim = stats.result()["x"].similarity
     assert sim["abs_cos"][0] == pytest.approx(1.0) and sim["residual_ratio"][0] == pytest.approx(0.0)
     assert sim["hf_ratio"][0] == pytest.approx(0.0) and sim["diff_cos"][2] == 0  # one class: no diff pairs
+
+
+class _Global(torch.nn.Module):
+    """Stride-8 tokens of a 1x1 projection plus the mean of the whole input (a global-context stand-in for
+    attention: a window sees only its own mean)."""
+
+    size_divisor = 8
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.proj = torch.nn.Conv2d(3, 4, 1)
+        torch.nn.init.normal_(self.proj.weight, generator=torch.Generator().manual_seed(0))
+
+    def forward_features(self, images):
+        f = self.proj(images)
+        x = torch.nn.functional.pad(f, (0, -f.shape[-1] % 8, 0, -f.shape[-2] % 8))
+        return {"tok": _pool(x, 8) + f.mean((2, 3), keepdim=True)}
+
+
+def test_layer_strides_measured_on_an_unpadded_probe():
+    assert layer_strides(_Global()) == {"tok": 8}
+    assert layer_strides(_Const(0, 3)) == {"fine": 4, "coarse": 8}
+
+
+def test_slide_equals_whole_for_an_image_of_one_crop_and_differs_otherwise():
+    model = _Global().eval()
+    images = torch.randn(2, 3, 32, 64, generator=torch.Generator().manual_seed(1))
+    strides = {"tok": 8}
+    whole, _ = image_features(model, images, strides, ["tok"])
+    one, _ = image_features(model, images, strides, ["tok"], regime="slide", crop=(32, 64), stride=(21, 42))
+    big, _ = image_features(model, images, strides, ["tok"], regime="slide", crop=(64, 128), stride=(32, 64))
+    assert torch.equal(whole["tok"], one["tok"]) and torch.equal(whole["tok"], big["tok"])
+    slide, cells = image_features(model, images, strides, ["tok"], regime="slide", crop=(32, 32), stride=(32, 20))
+    assert slide["tok"].shape == whole["tok"].shape == (2, 4, 4, 8)
+    assert not torch.allclose(slide["tok"], whole["tok"])
+    # cell 0 comes from window [0, 32): the window's own forward pass, token 0
+    window = model.forward_features(images[:, :, :, :32])["tok"]
+    assert torch.equal(slide["tok"][..., 0], window[..., 0])
+    assert cells["tok"][1].window.tolist() == [0, 0, 0, 1, 1, 2, 2, 2]
+
+
+class _Stride16(torch.nn.Module):
+    size_divisor = 16
+
+    def forward_features(self, images):
+        x = torch.nn.functional.pad(images, (0, -images.shape[-1] % 16, 0, -images.shape[-2] % 16))
+        return {"tok": _pool(x, 16)}
+
+
+def test_collect_labels_tokens_at_the_input_resolution():
+    # 60x60 label, image resized to 40x40: input rows 0-15 class 0, 16-31 class 1, 32-39 class 2 (half a token)
+    label = torch.zeros(1, 60, 60, dtype=torch.long)
+    label[:, 24:48] = 1
+    label[:, 48:] = 2
+    batch = {"image": torch.randn(1, 3, 40, 40), "label": label, "id": ["a"]}
+    res = collect(_Stride16(), [batch], FeatureStats(num_classes=3, purity=0.9, per_class=10), progress=False)
+    assert res["tok"].grid == (3, 3) and res["tok"].stride == 16
+    assert torch.bincount(res["tok"].labels, minlength=3).tolist() == [2, 2, 0]  # proportional cells: [3, 0, 0]
+
+
+def test_boundary_and_interior_similarity_on_two_regions():
+    # 64x64, class 0 left of column 36, class 1 right: token columns 0 | 1 2 | 3 = interior | boundary | interior
+    label = torch.zeros(1, 64, 64, dtype=torch.long)
+    label[:, :, 36:] = 1
+    feats = torch.zeros(1, 3, 4, 4)
+    feats[:, 0, :, 0] = 1  # interior class 0
+    feats[:, 1, :, 3] = 1  # interior class 1: orthogonal to class 0
+    feats[:, 2, :, 1:3] = 1  # boundary tokens of both classes: collapsed onto one direction
+    stats = FeatureStats(num_classes=2, purity=0.75, per_class=50)
+    stats.update({"x": feats}, label, ["img"])
+    res = stats.result()["x"]
+    sim = {m: v[0] for m, v in res.similarity.items()}
+    assert sim["diff_cos_interior"] == pytest.approx(0.0) and sim["same_cos_interior"] == pytest.approx(1.0)
+    assert sim["diff_cos_boundary"] == pytest.approx(1.0) and sim["same_cos_boundary"] == pytest.approx(1.0)
+    assert sim["boundary_share"] == pytest.approx(0.5)
+    tokens, labels, locations = res.regions["boundary"]
+    assert torch.bincount(labels).tolist() == [4, 4] and sorted(locations[:, 1].tolist()) == sorted(
+        [r * 4 + c for r in range(4) for c in (1, 2)])
+    assert torch.bincount(res.regions["interior"][1]).tolist() == [4, 4]
+    assert len(res.labels) == 16  # purity 0.75 keeps column 2 (12/16) in the "all" set

@@ -50,3 +50,9 @@ def test_silhouette_subsample_is_seeded_and_single_class_is_nan():
     assert a == b
     one = class_separation(f, torch.zeros(300, dtype=torch.long))
     assert math.isnan(one["silhouette"]) and math.isnan(one["centroid_gap"]) and one["inter"] == 0.0
+
+
+def test_no_tokens_gives_nan_not_an_error():
+    out = class_separation(torch.empty(0, 4), torch.empty(0, dtype=torch.long))
+    assert out["num_tokens"] == 0 and out["num_classes"] == 0
+    assert all(math.isnan(out[k]) for k in ("intra", "inter", "ratio", "centroid_gap", "silhouette"))

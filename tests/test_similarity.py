@@ -39,6 +39,19 @@ def test_signed_and_class_pair_cosines_hand_computed():
     assert s["same_pairs"].item() == 2 and s["diff_pairs"].item() == 4
 
 
+def test_group_pair_cosines_use_only_pairs_inside_the_group():
+    # same tokens as above; group "g" holds tokens 0 and 2 (labels 0 and 1) only
+    a, b = torch.tensor([1.0, 0.0]), torch.tensor([0.0, 2.0])
+    x = torch.stack([a, a, -a, b])[None]
+    labels = torch.tensor([[0, 0, 1, -1]])
+    s = cosine_stats(x, labels, {"g": torch.tensor([[0, -1, 1, -1]])})
+    assert s["diff_cos_g"].item() == pytest.approx(-1.0) and s["diff_pairs_g"].item() == 2
+    assert math.isnan(s["same_cos_g"].item()) and s["same_pairs_g"].item() == 0
+    assert s["same_cos"].item() == pytest.approx(1.0)  # the plain statistics are unchanged
+    only = cosine_stats(x, None, {"g": labels})
+    assert "same_cos" not in only and only["same_cos_g"].item() == pytest.approx(1.0)
+
+
 def test_image_without_same_class_pairs_is_nan():
     s = cosine_stats(torch.randn(1, 3, 4), torch.tensor([[0, 1, 2]]))
     assert math.isnan(s["same_cos"].item())
