@@ -117,14 +117,16 @@ def test_model_info_counts_params_and_flops():
     params = info["params"]
     assert params["total"] == sum(p.numel() for p in model.parameters())
     assert params["backbone"] == sum(p.numel() for p in model.backbone.parameters())
-    assert params["extra"] == params["total"] - params["backbone"]
     assert params["training_only"] == sum(p.numel() for p in model.region_classifier.parameters())
+    assert params["inference"] == sum(p.numel() for p in model.deploy().parameters())  # deployed: no aux head
+    assert params["extra"] == params["inference"] - params["backbone"]
     # ViT-tiny preset: 4 blocks, D = 96, N = 4 x 6 patches + 1 class token; 2 FLOPs per multiply-add:
-    # per block 24 N D^2 (qkv 6, proj 2, mlp 16) + 4 N^2 D (attention); patch embedding 2 x 24 x 96 x 768
+    # multiply-adds per block 12 N D^2 (qkv 3, proj 1, mlp 8) + 2 N^2 D (attention); patch embedding 24 x 96 x 768
     n, d = 25, 96
-    expected = 4 * (24 * n * d * d + 4 * n * n * d) + 2 * 24 * d * 3 * 16 * 16
-    assert info["gflops"]["backbone"] * 1e9 == pytest.approx(expected, rel=1e-12)
-    assert info["gflops"]["extra"] > 0 and info["gmacs"]["total"] == info["gflops"]["total"] / 2
+    expected_macs = 4 * (12 * n * d * d + 2 * n * n * d) + 24 * d * 3 * 16 * 16
+    assert info["gmacs"]["backbone"] * 1e9 == pytest.approx(expected_macs, rel=1e-12)
+    assert info["gmacs"]["extra"] > 0 and "gflops" not in info  # one convention: GMACs only
+    assert info["gmacs"]["total"] == pytest.approx(info["gmacs"]["backbone"] + info["gmacs"]["extra"])
 
 
 def test_models_cli(tmp_path, capsys):
@@ -133,6 +135,8 @@ def test_models_cli(tmp_path, capsys):
     assert run_cli(args) == 0
     printed = capsys.readouterr().out
     assert "extra (decoder)" in printed and "training only (aux, removed by deploy)" in printed
+    header = next(line for line in printed.splitlines() if "params" in line)
+    assert "params (M, deployed)" in header and "GMACs" in header and "GFLOPs" not in header
     info = json.loads(out.read_text())
     assert info["config"]["num_classes"] == 5 and info["image_size"] == [64, 96]
     assert run_cli(["models", "list", "--json", str(tmp_path / "list.json")]) == 0
