@@ -1,8 +1,10 @@
 """Iteration-based training (mmseg style) with exact resume, DDP, AMP, gradient accumulation and validation.
 
-Output folder (``--out``): ``config.yaml`` (resolved), ``manifest.json``, ``metrics.jsonl`` (one JSON object per
-logged iteration and per validation), ``checkpoint_last.pt`` (every ``schedule.ckpt_interval`` iterations),
-``model_final.pt`` (deployed export) and ``DONE`` (written last).
+Output folder (``--out``, a :class:`repsep.ownership.OwnedFolder` of kind ``train``: its ``.repsep-bench.json``
+lists every file written, with its sha256): ``config.yaml`` (resolved), ``manifest.json``, ``metrics.jsonl`` (one
+JSON object per logged iteration and per validation), ``checkpoint_last.pt`` (every ``schedule.ckpt_interval``
+iterations), ``model_final.pt`` (deployed export) and ``DONE`` (written last). ``--overwrite`` trains in a hidden
+sibling folder and swaps the result in only after it succeeded.
 
 Exact resume: the data order is a pure function of (seed, sample position) (:class:`TrainSampler`), the
 checkpoint holds model, optimizer, scheduler, scaler and every rank's RNG states, and no RNG is drawn outside the
