@@ -49,6 +49,9 @@ class DataConfig:
     photometric: bool = True
     batch_size: int = 2
     num_workers: int = 2
+    #: whole-split check before training: ``full`` (headers, sizes and every label value) or ``headers`` (no
+    #: label decode; faster on big datasets)
+    scan: Literal["full", "headers"] = "full"
 
     def __post_init__(self):
         _positive(self, "batch_size", "crop", "scale")

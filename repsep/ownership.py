@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
@@ -30,6 +31,7 @@ from repsep.io import atomic_open, dumps_json, temp_sibling_dir
 from repsep.manifest import sha256_bytes, sha256_file
 
 MARKER = ".repsep-bench.json"
+_TEMP_NAME = re.compile(r"^\.(.+)\.[A-Za-z0-9_]{8}\.tmp$")  # repsep.io.atomic_open's mkstemp names
 """File name of the ownership marker inside every output folder."""
 
 DATASET_ROOT_ENTRIES = ("leftImg8bit", "gtFine", "rgb_anon", "ADEChallengeData2016", "synthcity.json")
@@ -97,11 +99,22 @@ class OwnedFolder:
     """An output folder of one command ``kind`` and the record of the files it wrote (relative POSIX paths)."""
 
     def __init__(self, path: str | os.PathLike, kind: str, files: dict[str, str] | None = None,
-                 finished: bool = False) -> None:
+                 finished: bool = False, pending: dict[str, str] | None = None) -> None:
         self.path = Path(path)
         self.kind = kind
         self.files: dict[str, str] = dict(files or {})
         self.finished = finished
+        #: files being written: their new digest is saved before the rename, so a kill between the rename and
+        #: the record leaves a file the marker still vouches for (see :meth:`_settle_pending`)
+        self.pending: dict[str, str] = dict(pending or {})
+
+    def _settle_pending(self) -> None:
+        """A pending file whose content has its pending digest was renamed into place: record it; drop the rest."""
+        for key, digest in sorted(self.pending.items()):
+            target = self.path / key
+            if target.is_file() and sha256_file(target) == digest:
+                self.files[key] = digest
+        self.pending.clear()
 
     # ---- claiming ------------------------------------------------------------------------------------------
 
@@ -118,7 +131,9 @@ class OwnedFolder:
         if marker is not None and marker["kind"] != kind:
             raise UserError(f"{what} {path}: holds a repsep-bench {marker['kind']} result, not {kind}; "
                             "choose another folder")
-        owned = cls(path, kind, marker["files"] if marker else {}, bool(marker and marker.get("finished")))
+        owned = cls(path, kind, marker["files"] if marker else {}, bool(marker and marker.get("finished")),
+                    marker.get("pending") if marker and isinstance(marker.get("pending"), dict) else None)
+        owned._settle_pending()
         if path.is_dir():
             foreign = owned.foreign_files()
             if foreign:
@@ -141,13 +156,26 @@ class OwnedFolder:
             self._save_marker()
 
     def foreign_files(self) -> list[Path]:
-        """Files in the folder that the marker does not list (sorted; nested results with a marker skipped)."""
-        return [rel for rel in _walk_files(self.path) if rel.as_posix() not in self.files]
+        """Files in the folder that the marker does not list (sorted; nested results with a marker skipped).
+
+        A temporary file that an atomic write of a recorded file (or of the marker) left behind when the process
+        was killed (``.NAME.XXXXXXXX.tmp`` beside ``NAME``) is not foreign; it is left alone."""
+        return [rel for rel in _walk_files(self.path) if rel.as_posix() not in self.files
+                and not self._own_temporary(rel)]
+
+    def _own_temporary(self, rel: Path) -> bool:
+        m = _TEMP_NAME.match(rel.name)
+        if m is None:
+            return False
+        base = (rel.parent / m.group(1)).as_posix()
+        return (m.group(1) == MARKER and rel.parent == Path(".")) or base in self.files or base in self.pending
 
     # ---- writing ----------------------------------------------------------------------------------------------
 
     def _save_marker(self) -> None:
         record = {"kind": self.kind, "finished": self.finished, "files": dict(sorted(self.files.items()))}
+        if self.pending:
+            record["pending"] = dict(sorted(self.pending.items()))
         with atomic_open(self.path / MARKER, "w") as f:
             f.write(dumps_json(record))
 
@@ -167,9 +195,13 @@ class OwnedFolder:
 
     def write_bytes(self, rel: str | os.PathLike, data: bytes) -> None:
         target = self._check_writable(rel)
+        key, digest = Path(rel).as_posix(), sha256_bytes(data)
+        self.pending[key] = digest
+        self._save_marker()
         with atomic_open(target, "wb") as f:
             f.write(data)
-        self.record(rel, sha256_bytes(data))
+        self.pending.pop(key, None)
+        self.record(rel, digest)
 
     def write_text(self, rel: str | os.PathLike, text: str) -> None:
         self.write_bytes(rel, text.encode("utf-8"))
@@ -180,9 +212,15 @@ class OwnedFolder:
     def save(self, rel: str | os.PathLike, writer: Callable[[IO[bytes]], None]) -> None:
         """Atomically write a binary file produced by ``writer(file_object)`` (torch.save, PIL.save) and record it."""
         target = self._check_writable(rel)
+        key = Path(rel).as_posix()
         with atomic_open(target, "wb") as f:
             writer(f)
-        self.record(rel)
+            f.flush()
+            digest = _sha256_fd(f.fileno())
+            self.pending[key] = digest  # recorded before the rename (a kill after it keeps the file owned)
+            self._save_marker()
+        self.pending.pop(key, None)
+        self.record(rel, digest)
 
     def finish(self) -> None:
         """Mark the result finished (write this last)."""
@@ -242,6 +280,17 @@ class OwnedFolder:
         self.finished = False
         self._save_marker()
         _remove_empty_dirs(self.path)
+
+
+def _sha256_fd(fd: int, chunk: int = 1 << 20) -> str:
+    """sha256 of an open file's whole content (read with pread: the file position is not moved)."""
+    import hashlib
+
+    h, offset = hashlib.sha256(), 0
+    while block := os.pread(fd, chunk, offset):
+        h.update(block)
+        offset += len(block)
+    return h.hexdigest()
 
 
 def _remove_empty_dirs(root: Path) -> None:

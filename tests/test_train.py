@@ -10,7 +10,7 @@ from torch import nn
 from repsep.config import load_config
 from repsep.engine.checkpoint import load_model, load_state, weights_sha256
 from repsep.engine.optim import PolyWarmupLR, build_adamw, param_groups, poly_warmup_factor
-from repsep.engine.train import TrainSampler, check_out_dir, train
+from repsep.engine.train import TrainSampler, claim_out_dir, train
 from repsep.errors import UserError
 
 # ---- sampler ----------------------------------------------------------------------------------------------------
@@ -113,21 +113,30 @@ def test_scheduler_sets_group_lrs_and_round_trips_state():
 
 
 def test_out_dir_rules(tmp_path):
-    assert check_out_dir(tmp_path / "new", resume=False, overwrite=False) == "fresh"
-    assert check_out_dir(tmp_path, resume=False, overwrite=False) == "fresh"  # empty folder
-    (tmp_path / "metrics.jsonl").write_text("{}\n")
-    with pytest.raises(UserError, match="unfinished run"):
-        check_out_dir(tmp_path, resume=False, overwrite=False)
-    assert check_out_dir(tmp_path, resume=True, overwrite=False) == "fresh"  # nothing to resume from
-    (tmp_path / "checkpoint_last.pt").write_bytes(b"x")
-    assert check_out_dir(tmp_path, resume=True, overwrite=False) == "resume"
-    (tmp_path / "DONE").write_text("iter 1\n")
-    with pytest.raises(UserError, match="finished run"):
-        check_out_dir(tmp_path, resume=False, overwrite=False)
-    assert check_out_dir(tmp_path, resume=True, overwrite=False) == "done"
-    assert check_out_dir(tmp_path, resume=False, overwrite=True) == "fresh"
+    from repsep.ownership import OwnedFolder
+
+    assert claim_out_dir(tmp_path / "new", resume=False, overwrite=False)[0] == "fresh"
+    assert claim_out_dir(tmp_path, resume=False, overwrite=False)[0] == "fresh"  # empty folder
+    assert not (tmp_path / ".repsep-bench.json").exists()  # no side effects
+    run = OwnedFolder.claim(tmp_path, "train")
+    run.write_text("metrics.jsonl", "{}\n")
+    with pytest.raises(UserError, match="unfinished train run"):
+        claim_out_dir(tmp_path, resume=False, overwrite=False)
+    assert claim_out_dir(tmp_path, resume=True, overwrite=False)[0] == "fresh"  # nothing to resume from
+    assert claim_out_dir(tmp_path, resume=False, overwrite=True)[0] == "replace"
+    run.write_bytes("checkpoint_last.pt", b"x")
+    assert claim_out_dir(tmp_path, resume=True, overwrite=False)[0] == "resume"
+    run.finish()
+    with pytest.raises(UserError, match="finished train result"):
+        claim_out_dir(tmp_path, resume=False, overwrite=False)
+    assert claim_out_dir(tmp_path, resume=True, overwrite=False)[0] == "done"
+    assert claim_out_dir(tmp_path, resume=False, overwrite=True)[0] == "replace"
     with pytest.raises(UserError, match="exclude"):
-        check_out_dir(tmp_path, resume=True, overwrite=True)
+        claim_out_dir(tmp_path, resume=True, overwrite=True)
+    (tmp_path / "notes.txt").write_text("mine")  # a file train did not write: refused whatever the flags
+    for resume, overwrite in ((False, False), (True, False), (False, True)):
+        with pytest.raises(UserError, match="notes.txt, which repsep-bench train did not write"):
+            claim_out_dir(tmp_path, resume=resume, overwrite=overwrite)
 
 
 # ---- end-to-end on a tiny SynthCity ---------------------------------------------------------------------------
@@ -143,7 +152,7 @@ def test_resume_is_bit_identical_to_an_uninterrupted_run(synthcity_small, tmp_pa
     assert train(cfg, tmp_path / "part", stop_at=1, progress=False) == {"status": "stopped", "iter": 1, "val": None}
     assert not (tmp_path / "part" / "DONE").exists()
     assert load_state(tmp_path / "part" / "checkpoint_last.pt")["iter"] == 1
-    with pytest.raises(UserError, match="unfinished run"):
+    with pytest.raises(UserError, match="unfinished train run"):
         train(cfg, tmp_path / "part", progress=False)
     # resume with data workers (the data order does not depend on them)
     resumed = train(tiny_config(synthcity_small, "data.num_workers=2"), tmp_path / "part", resume=True,
@@ -164,7 +173,7 @@ def test_resume_is_bit_identical_to_an_uninterrupted_run(synthcity_small, tmp_pa
     # a finished folder: --resume is a no-op, a plain run is refused and leaves the files alone
     before = (tmp_path / "full" / "model_final.pt").read_bytes()
     assert train(cfg, tmp_path / "full", resume=True, progress=False)["status"] == "done"
-    with pytest.raises(UserError, match="finished run"):
+    with pytest.raises(UserError, match="finished train result"):
         train(cfg, tmp_path / "full", progress=False)
     assert (tmp_path / "full" / "model_final.pt").read_bytes() == before
 
@@ -186,7 +195,7 @@ def run_cli(*args: str) -> int:
 def test_train_bad_inputs_exit_2_and_write_nothing(tiny_run, tmp_path, capsys):
     typo = tmp_path / "typo.yaml"
     typo.write_text("model: {name: rsseg_vit}\noptim: {lrr: 0.1}\n")
-    before = {p.name: p.read_bytes() for p in tiny_run.iterdir()}
+    before = {p.name: p.read_bytes() for p in tiny_run.iterdir() if p.is_file()}
     cases = [
         ([str(typo)], f"{typo}: unknown key 'optim.lrr'"),
         (["synthcity_tiny_rsseg", "--set", f"data.spec=cityscapes:{tmp_path / 'nothing'}"], "nothing"),
@@ -199,5 +208,5 @@ def test_train_bad_inputs_exit_2_and_write_nothing(tiny_run, tmp_path, capsys):
         assert err.startswith("error: ") and match in err and "\n" not in err, err
         assert not (tmp_path / "run").exists()
     assert run_cli("train", "synthcity_tiny_rsseg", "--out", str(tiny_run)) == 2
-    assert "holds a finished run" in capsys.readouterr().err
-    assert {p.name: p.read_bytes() for p in tiny_run.iterdir()} == before
+    assert "already holds a finished train result" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in tiny_run.iterdir() if p.is_file()} == before

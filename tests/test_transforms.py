@@ -56,6 +56,20 @@ def test_small_images_are_padded_with_ignore():
     assert (out["image"][:, 16:] == 0).all() and out["label"][:16, :32].max() < 5
 
 
+def test_padding_comes_after_normalisation_so_padded_pixels_are_zero():
+    """mmseg pads the normalised batch: a padded pixel is 0.0 (the mean colour), not (0 - mean) / std = -2.1."""
+    sample = _sample()
+    t = TrainTransform(crop_size=(24, 48), ratio_range=(1.0, 1.0), scale=(16, 32), cat_max_ratio=1.0,
+                       flip_prob=0.0, photometric=False)  # ImageNet mean/std
+    out = t(sample, np.random.default_rng(1))
+    assert out["image"].shape == (3, 24, 48) and out["image"].dtype == torch.float32
+    assert (out["image"][:, 16:] == 0).all() and (out["image"][:, :, 32:] == 0).all()
+    expected = normalize(torch.from_numpy(sample["image"].transpose(2, 0, 1).copy()))
+    assert torch.equal(out["image"][:, :16, :32], expected)
+    assert (out["label"][16:] == 255).all() and (out["label"][:, 32:] == 255).all()
+    assert torch.equal(out["label"][:16, :32], torch.from_numpy(sample["label"]))
+
+
 def test_train_transform_is_deterministic_per_seed_and_random_across_seeds():
     t = TrainTransform(crop_size=(8, 16), scale=(16, 32))
     a, b, c = (t(_sample(), np.random.default_rng(s)) for s in (5, 5, 6))

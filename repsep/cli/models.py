@@ -43,14 +43,15 @@ def models_list_cmd(
 @models_app.command("info")
 def models_info_cmd(
     name: str = typer.Argument(..., help="Model name (`repsep-bench models list`)."),
-    size: str = typer.Option("512x512", "--size", help="Input size HxW for the GFLOPs count (640 = 640x640)."),
+    size: str = typer.Option("512x512", "--size", help="Input size HxW for the GMACs count (640 = 640x640)."),
     overrides: list[str] = typer.Option([], "--set", help=MODEL_SET_HELP),
     json_out: Path | None = typer.Option(None, "--json", help="Also write the numbers as JSON to this file."),
 ) -> None:
-    """Parameters (backbone / extra / total, training-only aux heads) and inference GFLOPs of a model.
+    """Deployed parameters (backbone / decoder, training-only aux heads apart) and inference GMACs of a model.
 
-    Counted on the meta device (no weights are created, so even ViT-L is quick), eval mode, deployed, batch 1,
-    with torch.utils.flop_counter (2 FLOPs per multiply-add; GMACs, what most papers call GFLOPs, also shown).
+    GMACs = 10^9 multiply-adds (what mmseg/fvcore print as "GFLOPs"), one inference pass, deployed, batch 1;
+    params (M, deployed) = the deployed model's parameters. Counted on the meta device (no weights, so even ViT-L
+    is quick).
     """
     from repsep.io import atomic_write_json
     from repsep.models.profile import format_info, model_info, parse_image_size

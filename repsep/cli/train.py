@@ -16,7 +16,10 @@ def train_cmd(
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from checkpoint_last.pt; the "
                                 "final weights equal an uninterrupted run's. Needs the same config (worker count and "
                                 "intervals may change). A finished run is left as is."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Delete the run files in --out and start over."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace the previous run in --out: the new run is "
+                                   "trained in a hidden folder beside it and swapped in only after it succeeds (a "
+                                   "failed run leaves the old one as it was). Files train did not write are never "
+                                   "touched: they are an error."),
     set_: list[str] = typer.Option([], "--set", help="Override a config value, KEY=VALUE with a dotted key and a "
                                    "YAML value, e.g. --set optim.lr=1e-4 --set data.crop=[512,512]. Repeatable."),
     stop_at: int | None = typer.Option(None, "--stop-at", min=1, help="Stop after this iteration with a checkpoint "
@@ -25,6 +28,9 @@ def train_cmd(
     """Train a segmenter from a recipe (AdamW, layer-wise lr decay, poly schedule; torchrun-ready, exact resume).
 
     Effective batch = data.batch_size x accum_steps x number of processes.
+
+    Before any training the whole train and val splits are checked (headers, sizes, every label value);
+    --set data.scan=headers skips the label decode.
 
     Multi-GPU: torchrun --nproc-per-node N -m repsep.cli train RECIPE (data sharded, only rank 0 writes).
     """

@@ -1,7 +1,9 @@
 """Training and evaluation transforms following mmsegmentation's Cityscapes/ADE20K pipelines, on RGB images.
 
 Train: ``RandomResize(scale, ratio_range, keep_ratio=True)`` -> ``RandomCrop(crop_size, cat_max_ratio)`` ->
-``RandomFlip`` -> ``PhotoMetricDistortion`` -> pad to ``crop_size`` (image 0, label 255) -> normalise.
+``RandomFlip`` -> ``PhotoMetricDistortion`` -> normalise -> pad to ``crop_size`` (image 0 *after* normalising,
+i.e. the mean colour, label 255), as mmseg's ``SegDataPreProcessor`` pads the normalised batch and as this
+project's inference pads (``pad_to_multiple`` on normalised input).
 Eval: optional keep-ratio ``Resize(scale)`` of the image only (the label stays at its original size) -> normalise.
 Every random draw comes from the ``rng`` argument. Sizes are ``(height, width)``; mean/std are in 0-255 RGB units.
 """
@@ -97,17 +99,26 @@ def random_crop_box(label: np.ndarray, crop_size: tuple[int, int], rng: np.rando
     return box
 
 
-def _to_output(image: np.ndarray, label: np.ndarray, sample_id: str, mean: tuple, std: tuple) -> Sample:
-    tensor = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))
-    return {"image": normalize(tensor, mean, std), "label": torch.from_numpy(np.ascontiguousarray(label)),
-            "id": sample_id}
+def _to_output(image: np.ndarray, label: np.ndarray, sample_id: str, mean: tuple, std: tuple,
+               pad_to: tuple[int, int] | None = None) -> Sample:
+    """HxWx3 uint8 + HxW label -> normalised ``[3, H, W]`` float32 and label tensors; with ``pad_to`` (h, w) both
+    are padded on the right/bottom after normalising: image 0.0 (the normalised mean), label 255 (ignore)."""
+    tensor = normalize(torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))), mean, std)
+    target = torch.from_numpy(np.ascontiguousarray(label))
+    if pad_to is not None:
+        pad_h, pad_w = max(pad_to[0] - tensor.shape[1], 0), max(pad_to[1] - tensor.shape[2], 0)
+        if pad_h or pad_w:
+            tensor = torch.nn.functional.pad(tensor, (0, pad_w, 0, pad_h), value=0.0)
+            target = torch.nn.functional.pad(target, (0, pad_w, 0, pad_h), value=IGNORE_INDEX)
+    return {"image": tensor, "label": target, "id": sample_id}
 
 
 class TrainTransform:
-    """Random resize (keep ratio, ``ratio_range`` x ``scale``), crop, flip, photometric distortion, pad, normalise.
+    """Random resize (keep ratio, ``ratio_range`` x ``scale``), crop, flip, photometric distortion, normalise, pad.
 
     Args:
-        crop_size: (h, w) of the output; smaller resized images are padded (image 0, label 255).
+        crop_size: (h, w) of the output; smaller resized images are padded after normalising (image 0.0 = the
+            normalised mean colour, label 255).
         ratio_range: the target scale is ``scale`` times U(ratio_range), as mmseg ``RandomResize``.
         scale: (H, W) base scale, e.g. (1024, 2048) for Cityscapes, (512, 2048) for ADE20K.
         cat_max_ratio: redraw crops dominated by one class (1.0 disables).
@@ -139,11 +150,7 @@ class TrainTransform:
             image, label = image[:, ::-1], label[:, ::-1]
         if self.photometric:
             image = photometric_distortion(np.ascontiguousarray(image), rng)
-        pad_h, pad_w = self.crop_size[0] - image.shape[0], self.crop_size[1] - image.shape[1]
-        if pad_h > 0 or pad_w > 0:
-            image = np.pad(image, ((0, pad_h), (0, pad_w), (0, 0)))
-            label = np.pad(label, ((0, pad_h), (0, pad_w)), constant_values=IGNORE_INDEX)
-        return _to_output(image, label, sample["id"], self.mean, self.std)
+        return _to_output(image, label, sample["id"], self.mean, self.std, pad_to=self.crop_size)
 
 
 class EvalTransform:

@@ -1,8 +1,10 @@
 """Iteration-based training (mmseg style) with exact resume, DDP, AMP, gradient accumulation and validation.
 
-Output folder (``--out``): ``config.yaml`` (resolved), ``manifest.json``, ``metrics.jsonl`` (one JSON object per
-logged iteration and per validation), ``checkpoint_last.pt`` (every ``schedule.ckpt_interval`` iterations),
-``model_final.pt`` (deployed export) and ``DONE`` (written last).
+Output folder (``--out``, a :class:`repsep.ownership.OwnedFolder` of kind ``train``: its ``.repsep-bench.json``
+lists every file written, with its sha256): ``config.yaml`` (resolved), ``manifest.json``, ``metrics.jsonl`` (one
+JSON object per logged iteration and per validation), ``checkpoint_last.pt`` (every ``schedule.ckpt_interval``
+iterations), ``model_final.pt`` (deployed export) and ``DONE`` (written last). ``--overwrite`` trains in a hidden
+sibling folder and swaps the result in only after it succeeded.
 
 Exact resume: the data order is a pure function of (seed, sample position) (:class:`TrainSampler`), the
 checkpoint holds model, optimizer, scheduler, scaler and every rank's RNG states, and no RNG is drawn outside the
@@ -13,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import random
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,17 +24,28 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Sampler
 
-from repsep.config import TrainConfig, config_from_dict, save_config
+from repsep.config import TrainConfig, config_from_dict, dump_config
 from repsep.engine import distributed as dist
-from repsep.engine.checkpoint import export_model, load_state, rng_state, save_state, set_rng_state
+from repsep.engine.checkpoint import (
+    check_train_state,
+    export_model,
+    load_state,
+    rng_state,
+    save_state,
+    set_rng_state,
+    writing,
+)
 from repsep.engine.optim import PolyWarmupLR, build_adamw
 from repsep.errors import UserError
-from repsep.io import atomic_write_json, atomic_write_text, make_output_dir
-from repsep.manifest import build_manifest
+from repsep.io import dumps_json
+from repsep.manifest import build_manifest, sha256_file
+from repsep.ownership import OwnedFolder, refuse_protected, replace_result
+from repsep.progress import progress_bar
 
 OUTPUT_FILES = ("DONE", "checkpoint_last.pt", "model_final.pt", "metrics.jsonl", "config.yaml", "manifest.json")
 #: config keys that may change between a run and its resumption (they do not affect the weights)
-RESUME_FREE_KEYS = ("data.num_workers", "schedule.val_interval", "schedule.ckpt_interval", "schedule.log_interval")
+RESUME_FREE_KEYS = ("data.num_workers", "data.scan", "schedule.val_interval", "schedule.ckpt_interval",
+                    "schedule.log_interval")
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
@@ -82,26 +94,27 @@ class TrainSampler(Sampler[tuple[int, int]]):
 
 # ---- output folder ---------------------------------------------------------------------------------------------
 
-def check_out_dir(out: Path, resume: bool, overwrite: bool) -> str:
-    """What to do with ``out``: ``fresh``, ``resume`` or ``done`` (finished, nothing to do). No side effects.
+def claim_out_dir(out: Path, resume: bool, overwrite: bool, inputs: tuple = ()) -> tuple[str, OwnedFolder]:
+    """What to do with the run folder ``out`` (an :class:`OwnedFolder` of kind ``train``); no side effects.
 
-    A finished run (DONE) or an unfinished one (any run file) is refused without ``--resume``/``--overwrite``.
+    Returns (action, folder record): ``fresh`` (train into ``out``), ``resume`` (continue its checkpoint), ``done``
+    (finished and ``--resume``: nothing to do) or ``replace`` (``--overwrite`` of a previous run: train beside it and
+    swap in only after success). Refused: a foreign file in ``out``, another command's result, a finished run
+    without a flag, an unfinished one without ``--resume``/``--overwrite``.
     """
     if resume and overwrite:
         raise UserError("--resume and --overwrite exclude each other")
-    if overwrite or not out.exists():
-        return "fresh"
-    if not out.is_dir():
-        raise UserError(f"{out}: exists and is not a folder")
-    if (out / "DONE").exists():
-        if resume:
-            return "done"
-        raise UserError(f"{out}: holds a finished run (DONE); pass --overwrite to replace it or choose another --out")
-    if any((out / f).exists() for f in OUTPUT_FILES):
-        if resume:
-            return "resume" if (out / "checkpoint_last.pt").exists() else "fresh"
-        raise UserError(f"{out}: holds an unfinished run; pass --resume to continue it or --overwrite to start over")
-    return "fresh"
+    owned = OwnedFolder.claim(out, "train", overwrite=overwrite, resume=resume, inputs=inputs, create=False)
+    if owned.finished:
+        return ("done" if resume else "replace"), owned
+    if not owned.files:
+        return "fresh", owned
+    if overwrite:
+        return "replace", owned
+    if resume:
+        return ("resume" if owned.has("checkpoint_last.pt") else "fresh"), owned
+    raise UserError(f"--out {out}: holds an unfinished train run; pass --resume to continue it or --overwrite to "
+                    "start over")
 
 
 def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -126,20 +139,26 @@ def _check_same_config(saved: dict[str, Any], cfg: TrainConfig, path: Path) -> N
 # ---- metrics log ----------------------------------------------------------------------------------------------
 
 class MetricsLog:
-    """``metrics.jsonl``: rewritten atomically on every append (a reader never sees a partial line)."""
+    """``metrics.jsonl`` in an :class:`OwnedFolder` (None on non-main ranks: appends are dropped), rewritten
+    atomically on every append (a reader never sees a partial line) and recorded in the folder's marker."""
 
-    def __init__(self, path: Path, keep_until: int | None = None):
-        self.path = path
+    NAME = "metrics.jsonl"
+
+    def __init__(self, folder: OwnedFolder | None, keep_until: int | None = None):
+        self.folder = folder
         self.lines: list[str] = []
-        if keep_until is not None and path.exists():
-            self.lines = [ln for ln in path.read_text(encoding="utf-8").splitlines()
-                          if ln.strip() and json.loads(ln).get("iter", 0) <= keep_until]
+        if folder is not None and keep_until is not None and folder.has(self.NAME):
+            text = folder.read_bytes(self.NAME).decode("utf-8")  # digest-checked
+            self.lines = [ln for ln in text.splitlines() if ln.strip() and json.loads(ln).get("iter", 0) <= keep_until]
 
     def append(self, record: dict[str, Any]) -> None:
         from repsep.io import json_safe
 
+        if self.folder is None:
+            return
         self.lines.append(json.dumps(json_safe(record), sort_keys=True, allow_nan=False))
-        atomic_write_text(self.path, "\n".join(self.lines) + "\n")
+        with writing(self.folder.path / self.NAME):
+            self.folder.write_text(self.NAME, "\n".join(self.lines) + "\n")
 
 
 # ---- training -------------------------------------------------------------------------------------------------
@@ -156,8 +175,11 @@ def _amp_context(device: torch.device, amp: str):
     return torch.autocast(device.type, dtype=AMP_DTYPES[amp])
 
 
-def _build_datasets(cfg: TrainConfig):
+def _build_datasets(cfg: TrainConfig, progress: bool | None = None):
+    """The train and val datasets, each checked whole by :func:`repsep.data.scan.scan_split` (headers, sizes and,
+    with ``data.scan: full``, every label value) before any training."""
     from repsep.data import open_dataset
+    from repsep.data.scan import scan_split
     from repsep.data.transforms import EvalTransform, TrainTransform
 
     d = cfg.data
@@ -168,7 +190,24 @@ def _build_datasets(cfg: TrainConfig):
     if train_ds.class_table.num_classes != cfg.model.num_classes:
         raise UserError(f"model.num_classes: {cfg.model.num_classes} but dataset {d.spec!r} has "
                         f"{train_ds.class_table.num_classes} classes")
+    full = getattr(d, "scan", "full") != "headers"
+    for ds in (train_ds, val_ds):
+        scan_split(ds, full=full, progress=progress)
     return train_ds, val_ds
+
+
+def _dataset_root(spec: str) -> list[str]:
+    root = spec.partition(":")[2]
+    return [root] if root else []
+
+
+def _summary(device: torch.device, world: int, cfg: TrainConfig, train_ds, val_ds, weights: str) -> str:
+    """The one line a log starts with: what runs, on what, from which weights."""
+    d = cfg.data
+    batch = d.batch_size * cfg.accum_steps * world
+    return (f"train: device {device}{f' x {world} processes' if world > 1 else ''}, {cfg.model.name} "
+            f"({cfg.schedule.iters} iterations), {len(train_ds)} train / {len(val_ds)} val images ({d.spec}), "
+            f"batch {batch} ({d.batch_size} x {cfg.accum_steps} accum x {world}), weights: {weights}")
 
 
 def validate(model: torch.nn.Module, dataset, cfg: TrainConfig, device: torch.device,
@@ -191,38 +230,80 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool = False, overwrite:
 
     ``stop_at``: stop after that iteration with a checkpoint but no export/DONE (a time-limited job slot);
     ``--resume`` continues it. Works the same in one process and under ``torchrun`` (only rank 0 writes).
+    Every input (folder, checkpoint, config, whole train/val splits, pretrained weights) is checked before the
+    folder is touched; ``--overwrite`` trains in a hidden sibling folder and replaces the old run only on success.
     """
-    from tqdm import tqdm
-
-    from repsep.models import build_model
-
     out = Path(out)
     device = dist.init_from_env()
-    rank, world, main = dist.rank(), dist.world_size(), dist.is_main()
-    action = check_out_dir(out, resume, overwrite)
+    world, main = dist.world_size(), dist.is_main()
+    inputs = tuple(_dataset_root(cfg.data.spec)) + ((cfg.pretrained,) if cfg.pretrained else ())
+    action, owned = claim_out_dir(out, resume, overwrite, inputs)
     if action == "done":
         return {"status": "done", "iter": cfg.schedule.iters, "val": None}
+    state = None
     ckpt_path = out / "checkpoint_last.pt"
-    state = load_state(ckpt_path) if action == "resume" else None
-    if state is not None:
+    if action == "resume":
+        if sha256_file(ckpt_path) != owned.files["checkpoint_last.pt"]:
+            raise UserError(f"{ckpt_path}: content differs from what repsep-bench train wrote (sha256 mismatch with "
+                            f"{out / '.repsep-bench.json'}); it was edited or damaged")
+        state = check_train_state(load_state(ckpt_path), ckpt_path)
         _check_same_config(state["config"], cfg, ckpt_path)
-    train_ds, val_ds = _build_datasets(cfg)
+        saved_world = state["data"]["world_size"]
+        if saved_world != world:
+            raise UserError(f"{ckpt_path}: the run was started with {saved_world} process(es) and is resumed with "
+                            f"{world}; the data order depends on it: resume with torchrun --nproc-per-node "
+                            f"{saved_world}")
+    train_ds, val_ds = _build_datasets(cfg, progress)
+    refuse_protected(out, inputs=inputs)
     _seed_all(cfg.seed)
+    from repsep.models import build_model
+
     model = build_model(cfg.model)
-    if cfg.pretrained and state is None:
+    if state is not None:
+        weights = f"resumed from {ckpt_path} (iteration {state['iter']})"
+    elif cfg.pretrained:
         from repsep.models import load_pretrained
 
         load_pretrained(model.backbone, cfg.pretrained)
+        weights = f"pretrained {cfg.pretrained}"
+    else:
+        weights = "none (random init)"
     dist.barrier()  # every rank has checked its inputs before rank 0 touches the folder
     if main:
-        if overwrite:
-            for name in OUTPUT_FILES:
-                (out / name).unlink(missing_ok=True)
-        make_output_dir(out)
-        save_config(cfg, out / "config.yaml")
-        atomic_write_json(out / "manifest.json", build_manifest(
-            "train", seeds={"seed": cfg.seed}, config=cfg.to_dict(),
-            inputs={"dataset": cfg.data.spec, "pretrained": cfg.pretrained, "world_size": world}))
+        print(_summary(device, world, cfg, train_ds, val_ds, weights), flush=True)
+    with contextlib.ExitStack() as stack:
+        folder: OwnedFolder | None = None
+        if main and action == "replace":
+            folder = stack.enter_context(replace_result(out, "train", overwrite=True, inputs=inputs))
+        elif main:
+            folder = OwnedFolder.claim(out, "train", resume=resume, inputs=inputs, create=True)
+            if action == "fresh":
+                folder.remove_all()
+        result = _run(cfg, model, folder, state, train_ds, val_ds, device, stop_at, progress)
+    if main and result["status"] == "stopped" and action == "replace":
+        OwnedFolder.claim(out, "train", resume=True, create=False).unfinish()  # swapped in, but not finished
+    dist.barrier()
+    return result
+
+
+def _check_finite(bad: torch.Tensor, it: int, what: str) -> None:
+    """UserError when any rank saw a non-finite loss since the last check (``bad`` counts them)."""
+    if float(dist.all_reduce_sum(bad.detach().float().cpu().clone())) > 0:
+        raise UserError(f"training diverged at or before iteration {it} (non-finite loss); {what}lower optim.lr "
+                        "or enable optim.clip_grad")
+
+
+def _run(cfg: TrainConfig, model: torch.nn.Module, folder: OwnedFolder | None, state: dict[str, Any] | None,
+         train_ds, val_ds, device: torch.device, stop_at: int | None, progress: bool | None) -> dict[str, Any]:
+    """The training loop; writes go to ``folder`` (main rank) and each is one error line when it fails."""
+    rank, world, main = dist.rank(), dist.world_size(), dist.is_main()
+    if folder is not None:
+        with writing(folder.path / "config.yaml"):
+            folder.write_text("config.yaml", dump_config(cfg))
+        with writing(folder.path / "manifest.json"):
+            folder.write_text("manifest.json", dumps_json(build_manifest(
+                "train", seeds={"seed": cfg.seed}, config=cfg.to_dict(),
+                inputs={"dataset": cfg.data.spec, "pretrained": cfg.pretrained, "world_size": world})))
     model.to(device)
     if world > 1 and device.type == "cuda":
         model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
@@ -232,10 +313,14 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool = False, overwrite:
     scaler = torch.amp.GradScaler(device.type, enabled=cfg.amp == "fp16")
     start = 0
     if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        scaler.load_state_dict(state["scaler"])
+        try:
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            scheduler.load_state_dict(state["scheduler"])
+            scaler.load_state_dict(state["scaler"])
+        except (RuntimeError, KeyError, ValueError, TypeError) as e:
+            raise UserError(f"checkpoint_last.pt: the saved state does not fit this model/optimizer "
+                            f"({(str(e).strip().splitlines() or [''])[0][:200]})") from None
         start = int(state["iter"])
     ddp = model if world == 1 else torch.nn.parallel.DistributedDataParallel(
         model, device_ids=[device.index] if device.type == "cuda" else None)
@@ -251,14 +336,14 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool = False, overwrite:
         set_rng_state(state["rng"][rank])
     else:
         _seed_all(cfg.seed + 1000 * rank + start)
-    log = MetricsLog(out / "metrics.jsonl", keep_until=start if state is not None else None)
-    if main and state is None:
+    log = MetricsLog(folder, keep_until=start if state is not None else None)
+    if state is None:
         log.append({"iter": 0, "event": "start", "world_size": world})
 
     batches = iter(loader)
     last_val: dict[str, Any] | None = None
-    bar = tqdm(total=s.iters, initial=start, desc="train", unit="it", dynamic_ncols=True,
-               disable=(not main) if progress is None else not progress)
+    bar = progress_bar(total=s.iters, initial=start, desc="train", unit="it", wanted=progress)
+    bad = torch.zeros((), device=device)  # non-finite losses since the last check
     model.train()
     for it in range(start + 1, stop + 1):
         sums: dict[str, torch.Tensor] = {}
@@ -273,6 +358,7 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool = False, overwrite:
                 scaler.scale(losses["loss"] / cfg.accum_steps).backward()
             for k, v in losses.items():
                 sums[k] = sums.get(k, 0.0) + v.detach().float() / cfg.accum_steps
+        bad += (~torch.isfinite(sums["loss"])).float()
         if o.clip_grad is not None:
             scaler.unscale_(optimizer)
             torch.nn.utils.clip_grad_norm_(model.parameters(), o.clip_grad)
@@ -287,36 +373,36 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool = False, overwrite:
             names = sorted(sums)
             vals = dist.all_reduce_sum(torch.stack([sums[k] for k in names]).cpu()) / world
             record = {"iter": it, "lr": lr, **{k: float(v) for k, v in zip(names, vals, strict=True)}}
-            if main:
-                log.append(record)
+            log.append(record)
             bar.set_postfix(loss=f"{record['loss']:.4f}", lr=f"{lr:.2e}")
-            if not math.isfinite(record["loss"]):
-                raise UserError(f"training diverged at iteration {it} (loss {record['loss']}); lower optim.lr or "
-                                "enable optim.clip_grad")
+            _check_finite(bad, it, "")
         if (s.val_interval and it % s.val_interval == 0) or it == s.iters:
             result = validate(model, val_ds, cfg, device, progress)
             last_val = {"iter": it, "event": "val", **{k: result[k] for k in ("mIoU", "aAcc", "mAcc")}}
+            log.append(last_val)
             if main:
-                log.append(last_val)
                 bar.write(f"iter {it}: val mIoU {result['mIoU']:.2f}  aAcc {result['aAcc']:.2f}")
         if it % s.ckpt_interval == 0 or it == stop:
+            _check_finite(bad, it, "no checkpoint written (the previous one is kept); ")
             rngs = dist.all_gather_object(rng_state())
-            if main:
-                save_state(ckpt_path, {
+            if folder is not None:
+                save_state("checkpoint_last.pt", {
                     "iter": it, "config": cfg.to_dict(), "model": model.state_dict(),
                     "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                     "scaler": scaler.state_dict(), "rng": rngs,
                     "data": {"seed": cfg.seed, "world_size": world, "batch_size": d.batch_size,
                              "accum_steps": cfg.accum_steps,
-                             "samples_seen": it * d.batch_size * cfg.accum_steps * world}})
+                             "samples_seen": it * d.batch_size * cfg.accum_steps * world}}, folder=folder)
     bar.close()
     if stop < s.iters:
-        dist.barrier()
         return {"status": "stopped", "iter": stop, "val": last_val}
-    if main:
-        export_model(out / "model_final.pt", model, cfg.model, train_ds.class_table, cfg.data.spec, cfg.to_dict())
-        atomic_write_text(out / "DONE", f"iter {s.iters}\n")
-    dist.barrier()
+    _check_finite(bad, s.iters, "no model written; ")
+    if folder is not None:
+        export_model("model_final.pt", model, cfg.model, train_ds.class_table, cfg.data.spec, cfg.to_dict(),
+                     folder=folder)
+        with writing(folder.path / "DONE"):
+            folder.write_text("DONE", f"iter {s.iters}\n")
+            folder.finish()
     return {"status": "finished", "iter": s.iters, "val": last_val}
 
 

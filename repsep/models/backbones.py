@@ -10,6 +10,7 @@ Both keep timm's parameter names under ``.model`` so timm checkpoints load with 
 
 from __future__ import annotations
 
+import pickle
 import re
 from pathlib import Path
 
@@ -187,7 +188,12 @@ def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     except FileNotFoundError:
         raise UserError(f"{path}: file not found") from None
     except Exception as e:  # noqa: BLE001 - torch/safetensors raise many types for a foreign file
-        raise UserError(f"{path}: cannot read weights ({type(e).__name__}: {str(e).splitlines()[0][:200]})") from None
+        text = str(e)
+        if isinstance(e, pickle.UnpicklingError) and ("weights_only" in text or "Unsupported global" in text):
+            raise UserError(f"{path}: refused, the file contains Python objects/code beyond tensors and plain "
+                            "values; it was not loaded") from None
+        first = (text.strip().splitlines() or [""])[0][:200]
+        raise UserError(f"{path}: cannot read weights ({type(e).__name__}: {first})") from None
     while isinstance(obj, dict) and any(k in obj for k in ("state_dict", "model", "module")):
         obj = next(obj[k] for k in ("state_dict", "model", "module") if k in obj)
     if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):

@@ -1,9 +1,13 @@
-"""Size and cost of a model: parameters (backbone / extra / total, training-only) and inference GFLOPs.
+"""Size and cost of a model, in the project's one convention: **GMACs** and **deployed parameters**.
 
-The model is built on the ``meta`` device (no memory, no weights) and run once under
-``torch.utils.flop_counter.FlopCounterMode`` in eval mode, deployed, batch 1. FlopCounterMode counts 2 FLOPs per
-multiply-add of matmuls, convolutions and attention; ``gmacs`` (= GFLOPs / 2) is the number that fvcore/mmcv
-(and most segmentation papers) call "GFLOPs". Element-wise ops, norms, pooling and resizing are not counted.
+* Cost: GMACs = 10^9 multiply-adds of one inference pass (eval mode, deployed, batch 1), which is the number
+  mmseg / fvcore / mmcv print as "GFLOPs" and most segmentation papers report. Counted with
+  ``torch.utils.flop_counter.FlopCounterMode`` (which counts 2 FLOPs per multiply-add of matmuls, convolutions
+  and attention; we halve it). Element-wise ops, norms, pooling and resizing are not counted.
+* Parameters: those of the deployed model (``Segmentor.deploy()``: training-only heads removed), named
+  "params (M, deployed)"; the training-only heads are listed apart.
+
+The model is built on the ``meta`` device (no memory, no weights), so even ViT-L is quick.
 """
 
 from __future__ import annotations
@@ -16,6 +20,9 @@ from torch.utils.flop_counter import FlopCounterMode
 from repsep.errors import UserError
 from repsep.models.config import ModelConfig
 from repsep.models.segmentor import build_model
+
+PARAMS_HEADER = "params (M, deployed)"
+COST_HEADER = "GMACs"
 
 
 def parse_image_size(text: str, option: str = "--size") -> tuple[int, int]:
@@ -35,11 +42,13 @@ def _count(module: torch.nn.Module | None) -> int:
 
 
 def model_info(cfg: ModelConfig, image_size: tuple[int, int] = (512, 512)) -> dict:
-    """Parameters and inference cost of ``cfg`` at ``image_size`` (H, W).
+    """Deployed parameters and inference GMACs of ``cfg`` at ``image_size`` (H, W).
 
-    Returns a dict: ``params`` {backbone, extra, total, trainable, training_only, inference} (counts),
-    ``gflops`` {backbone, extra, total} and ``gmacs`` (same keys), ``modules`` (one row per top-level module:
-    name, params, gflops, in_inference), ``image_size``, ``config``.
+    Returns a dict: ``params`` {backbone, extra, inference, training_only, total, trainable} (counts; ``inference``
+    = the deployed model = backbone + extra, ``extra`` = the deployed decoder, ``total`` = with the training-only
+    heads), ``gmacs`` {backbone, extra, total} (10^9 multiply-adds), ``modules`` (one row per top-level module:
+    name, params, gmacs (None for training-only modules), in_inference), ``image_size``, ``config``,
+    ``convention`` (the headers' meaning).
     """
     with torch.device("meta"):
         model = build_model(cfg)
@@ -52,46 +61,46 @@ def model_info(cfg: ModelConfig, image_size: tuple[int, int] = (512, 512)) -> di
     counter = FlopCounterMode(display=False, depth=2)
     with counter, torch.no_grad():
         model(torch.empty(1, 3, *image_size, device="meta"))
-    per_module = {k.removeprefix("Segmentor."): sum(v.values()) for k, v in counter.get_flop_counts().items()}
-    flops_total = counter.get_total_flops()
+    macs = {k.removeprefix("Segmentor."): sum(v.values()) / 2 for k, v in counter.get_flop_counts().items()}
     for row in modules:
-        row["gflops"] = per_module.get(row["name"], 0) / 1e9 if row["in_inference"] else None
+        row["gmacs"] = macs.get(row["name"], 0) / 1e9 if row["in_inference"] else None
     backbone = _count(model.backbone)
-    gflops = {"total": flops_total / 1e9, "backbone": per_module.get("backbone", 0) / 1e9}
-    gflops["extra"] = gflops["total"] - gflops["backbone"]
+    inference = _count(model)
+    gmacs = {"total": counter.get_total_flops() / 2 / 1e9, "backbone": macs.get("backbone", 0) / 1e9}
+    gmacs["extra"] = gmacs["total"] - gmacs["backbone"]
     return {
         "model": cfg.name,
         "image_size": list(image_size),
-        "params": {"backbone": backbone, "extra": total - backbone, "total": total, "trainable": trainable,
-                   "training_only": sum(aux.values()), "inference": total - sum(aux.values())},
-        "gflops": gflops,
-        "gmacs": {k: v / 2 for k, v in gflops.items()},
+        "params": {"backbone": backbone, "extra": inference - backbone, "inference": inference,
+                   "training_only": total - inference, "total": total, "trainable": trainable},
+        "gmacs": gmacs,
         "modules": modules,
+        "convention": {"params": "deployed model (training-only heads removed)",
+                       "gmacs": "10^9 multiply-adds, inference, batch 1 (what mmseg/fvcore call GFLOPs)"},
         "config": dataclasses.asdict(cfg),
     }
 
 
 def format_info(info: dict) -> str:
-    """A plain-text report of :func:`model_info` for people."""
-    p, g, m = info["params"], info["gflops"], info["gmacs"]
+    """A plain-text report of :func:`model_info` for people (GMACs, deployed params)."""
+    p, m = info["params"], info["gmacs"]
     h, w = info["image_size"]
     lines = [
         f"model {info['model']} (size {info['config']['size']}, backbone {info['config']['backbone']})",
         "",
-        f"{'':<22}{'params (M)':>12}{'GFLOPs':>12}{'GMACs':>12}",
-        f"{'backbone':<22}{p['backbone'] / 1e6:>12.2f}{g['backbone']:>12.2f}{m['backbone']:>12.2f}",
-        f"{'extra (decoder)':<22}{p['extra'] / 1e6:>12.2f}{g['extra']:>12.2f}{m['extra']:>12.2f}",
-        f"{'total':<22}{p['total'] / 1e6:>12.2f}{g['total']:>12.2f}{m['total']:>12.2f}",
-        f"{'  training only (aux)':<22}{p['training_only'] / 1e6:>12.2f}",
-        f"{'  inference':<22}{p['inference'] / 1e6:>12.2f}",
-        f"{'  trainable':<22}{p['trainable'] / 1e6:>12.2f}",
+        f"{'':<22}{PARAMS_HEADER:>22}{COST_HEADER:>10}",
+        f"{'backbone':<22}{p['backbone'] / 1e6:>22.2f}{m['backbone']:>10.2f}",
+        f"{'extra (decoder)':<22}{p['extra'] / 1e6:>22.2f}{m['extra']:>10.2f}",
+        f"{'total (deployed)':<22}{p['inference'] / 1e6:>22.2f}{m['total']:>10.2f}",
+        f"{'training only (aux)':<22}{p['training_only'] / 1e6:>22.2f}{'-':>10}  (not deployed, not counted above)",
         "",
-        f"GFLOPs: inference at {h}x{w}, batch 1, FlopCounterMode (2 FLOPs per multiply-add; GMACs = GFLOPs / 2)",
+        f"GMACs: 10^9 multiply-adds of one inference pass at {h}x{w}, batch 1, deployed (what mmseg/fvcore print "
+        "as \"GFLOPs\"); params (M, deployed): 10^6 parameters of the deployed model.",
         "",
-        f"{'module':<20}{'params (M)':>12}{'GFLOPs':>10}  used in",
+        f"{'module':<20}{'params (M)':>12}{COST_HEADER:>10}  used in",
     ]
     for row in info["modules"]:
         used = "training + inference" if row["in_inference"] else "training only (aux, removed by deploy)"
-        gf = f"{row['gflops']:>10.2f}" if row["gflops"] is not None else f"{'-':>10}"
-        lines.append(f"{row['name']:<20}{row['params'] / 1e6:>12.3f}{gf}  {used}")
+        gm = f"{row['gmacs']:>10.3f}" if row["gmacs"] is not None else f"{'-':>10}"
+        lines.append(f"{row['name']:<20}{row['params'] / 1e6:>12.3f}{gm}  {used}")
     return "\n".join(lines)

@@ -11,7 +11,8 @@ Data flow (stride in brackets; modules named as in ``state_dict``)::
           -> ``dca`` (on): y = attend(F, regions(F, P)); ``region_classifier``    [8]
           -> ``head``: upsample x2, + stride-4 feature (stem / stage 1), classify [4] -> bilinear to input size
 
-Inputs are padded on the right/bottom to a multiple of ``size_divisor``; logits are cropped back.
+Inputs are padded on the right/bottom to a multiple of ``size_divisor``; logits are cropped back. DCA's soft
+regions pool only the stride-8 cells that hold image (``ceil(H / 8) x ceil(W / 8)``), not that padding.
 """
 
 from __future__ import annotations
@@ -94,7 +95,8 @@ class Segmentor(nn.Module):
         out = fused
         regions = None
         if self.dca is not None:
-            regions = gather_regions(fused, aux_logits)
+            valid = (-(-images.shape[-2] // DECODER_STRIDE), -(-images.shape[-1] // DECODER_STRIDE))
+            regions = gather_regions(fused, aux_logits, valid)
             out = self.dca(fused, regions)
         logits = self.head(out, low)
         return dict(padded=x, feats=feats, stages=stages, fused=fused, aux_logits=aux_logits, regions=regions,

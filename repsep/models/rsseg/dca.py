@@ -22,8 +22,17 @@ from torch import nn
 from repsep.models.heads import ConvBNReLU
 
 
-def gather_regions(feature: torch.Tensor, coarse: torch.Tensor) -> torch.Tensor:
-    """Soft class regions: ``[B, C, h, w]``, coarse logits ``[B, K, h, w]`` -> ``[B, K, C]``."""
+def gather_regions(feature: torch.Tensor, coarse: torch.Tensor,
+                   valid_size: tuple[int, int] | None = None) -> torch.Tensor:
+    """Soft class regions: ``[B, C, h, w]``, coarse logits ``[B, K, h, w]`` -> ``[B, K, C]``.
+
+    ``valid_size`` (h', w'): only the top-left h' x w' cells are image (the rest pads the input to the size
+    divisor); the softmax over pixels and the pooling then use those cells only, so the regions do not depend on
+    the padding's content or extent. None = every cell.
+    """
+    if valid_size is not None:
+        feature = feature[..., : valid_size[0], : valid_size[1]]
+        coarse = coarse[..., : valid_size[0], : valid_size[1]]
     probs = coarse.flatten(2).softmax(dim=2)  # [B, K, N], over pixels
     return probs @ feature.flatten(2).transpose(1, 2)
 
