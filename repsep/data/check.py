@@ -14,14 +14,14 @@ def class_histogram(dataset: SegmentationDataset, progress: bool = False) -> dic
 
     Raises UserError naming the first bad file.
     """
-    from tqdm import tqdm
+    from repsep.progress import progress_bar
 
     table = dataset.class_table
     k = table.num_classes
     pixels = np.zeros(k, dtype=np.int64)
     images = np.zeros(k, dtype=np.int64)
     ignored, sizes = 0, set()
-    for i in tqdm(range(len(dataset)), desc="check", unit="img", disable=None if progress else True):
+    for i in progress_bar(range(len(dataset)), wanted=progress, desc="check", unit="img", leave=False):
         label = dataset.load(i)["label"]
         sizes.add(label.shape)
         counts = np.bincount(label.ravel(), minlength=256)
