@@ -76,6 +76,7 @@ def run_evaluation(loaded, dataset, indices: list[int], settings: dict[str, Any]
         if staged and dist.is_main():
             folder = stack.enter_context(replace_result(target.path, "eval", overwrite=True,
                                                         inputs=[model_path]))
+            folder.shown = target.path  # error messages name the result folder, not the staging folder
         partial = (PartialResults(folder, state) if staged or overwrite
                    else PartialResults.open(folder, state))
         if overwrite and not staged and dist.is_main() and folder.files:
@@ -189,10 +190,11 @@ def _evaluate_chunks(model, dataset, indices: list[int], partial: PartialResults
     batches = iter(loader)
     bar = progress_bar(total=len(order), wanted=progress if dist.is_main() else False, desc="eval", unit="img",
                        leave=False)
+    written: list[tuple[str, str]] = []
     try:
         for k in todo:
             part = SegEvaluator(table.num_classes, table.ignore_index, list(table.classes))
-            written: list[tuple[str, str]] = []
+            written = []
             for _ in mine[k]:
                 batch = next(batches)
                 images = batch["image"].to(device, non_blocking=True)
@@ -227,5 +229,10 @@ def _evaluate_chunks(model, dataset, indices: list[int], partial: PartialResults
                         raise UserError(f"{preds.path}: cannot write ({e.strerror or e})") from None
                 partial.save(k, sorted(positions), ids_k, areas_k, conf_k,
                              files_digest(dataset, [indices[p] for p in sorted(positions)]))
+    except BaseException:
+        if dist.is_main() and preds is not None and written:  # record what was written, so it stays ours
+            preds.files.update(dict(written))
+            preds.unfinish()
+        raise
     finally:
         bar.close()

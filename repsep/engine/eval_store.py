@@ -120,8 +120,10 @@ class PartialResults:
 
 
 def write_owned(folder: OwnedFolder, rel: str, data: bytes) -> None:
-    """``folder.write_bytes`` with OS errors (disk full, permissions) as one error line naming the file."""
+    """``folder.write_bytes`` with OS errors (disk full, permissions) as one error line naming the file (under
+    ``folder.shown``, the final folder, when ``folder`` is a staging folder built beside it)."""
     try:
         folder.write_bytes(rel, data)
     except OSError as e:
-        raise UserError(f"{Path(folder.path) / rel}: cannot write ({e.strerror or e})") from None
+        shown = Path(getattr(folder, "shown", folder.path))
+        raise UserError(f"{shown / rel}: cannot write ({e.strerror or e})") from None
