@@ -182,3 +182,38 @@ def test_save_pred_into_own_finished_predictions_needs_overwrite(work, capsys):
     marker = json.loads((work["pred"] / ".repsep-bench.json").read_text())
     assert marker["kind"] == "predictions" and len(marker["files"]) == 2
     assert sorted(p.name for p in work["pred"].glob("*.png")) == sorted(marker["files"])
+
+
+# ---- data check ----------------------------------------------------------------------------------------------------
+
+DATA_ROWS = [
+    ("check-layout", ["data", "check", "{cs}", "--layout", "kitti"], "none", "--layout kitti: choose cityscapes or"),
+    ("check-layout-mismatch", ["data", "check", "{cs}", "--layout", "ade20k"], "none",
+     "{cs}/images/validation: ADE20K val images folder not found"),
+    ("check-json-inside-dataset", ["data", "check", "{cs}", "--json", "{cs}/gtFine/h.json"], "none",
+     "--json {cs}/gtFine/h.json: lies inside the dataset {cs}"),
+    ("check-json-foreign-file", ["data", "check", "{cs}", "--json", "{ws}/thesis.json"], "thesis",
+     "--json {ws}/thesis.json: exists and is not a histogram written by `data check`"),
+    ("check-json-folder", ["data", "check", "{cs}", "--json", "{home}"], "none", "--json {home}: is a folder"),
+]
+SETUPS["thesis"] = lambda p: (p["ws"] / "thesis.json").write_text('{"chapter": 1}')
+
+
+@pytest.mark.parametrize("name, argv, setup, fragment", DATA_ROWS, ids=[r[0] for r in DATA_ROWS])
+def test_data_check_bad_input(work, capsys, name, argv, setup, fragment):
+    SETUPS[setup](work)
+    fmt = {k: str(v) for k, v in work.items()}
+    argv, fragment = [a.format(**fmt) for a in argv], fragment.format(**fmt)
+    before = _snapshot(work["ws"])
+    capsys.readouterr()
+    assert run_cli(argv) == 2
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and fragment in lines[0], lines
+    assert _snapshot(work["ws"]) == before
+
+
+def test_data_check_json_replaces_its_own_histogram(work, capsys):
+    target = work["ws"] / "h.json"
+    assert run_cli(["data", "check", str(work["cs"]), "--json", str(target)]) == 0
+    assert run_cli(["data", "check", str(work["cs"]), "--json", str(target)]) == 0
+    assert json.loads(target.read_text())["num_images"] == 3
