@@ -194,3 +194,16 @@ def test_continued_eval_with_predictions(setup, tmp_path, capsys):
     # a new eval into finished predictions needs --overwrite
     assert _eval(setup, out, "--save-pred", str(preds)) == 2
     assert f"--save-pred {preds}: already holds a finished predictions result" in capsys.readouterr().err
+
+
+def test_disk_full_on_a_new_folder_leaves_nothing(setup, tmp_path, capsys, monkeypatch):
+    out = tmp_path / "new" / "out"
+    (tmp_path / "new").mkdir()
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)
+    assert _eval(setup, out) == 2
+    assert capsys.readouterr().err.strip() == f"error: {out}/partial/state.json: cannot write (No space left on device)"
+    assert list((tmp_path / "new").iterdir()) == []

@@ -3,7 +3,7 @@ write the final result folder (rank 0 writes; under torchrun each chunk's images
 
 from __future__ import annotations
 
-from contextlib import ExitStack
+from contextlib import ExitStack, suppress
 from pathlib import Path
 from typing import Any
 
@@ -66,9 +66,26 @@ def run_evaluation(loaded, dataset, indices: list[int], settings: dict[str, Any]
     A finished ``target`` (``overwrite`` given) is rebuilt in a staging folder and swapped in at the end; a new
     or unfinished one is written in place, chunk by chunk, and continued on a rerun with the same settings.
     """
+    staged = target.finished
+    existed = target.path.exists()
+    try:
+        return _run(loaded, dataset, indices, settings, inference, target=target, preds=preds, overwrite=overwrite,
+                    device=device, num_workers=num_workers, progress=progress, note=note, model_path=model_path,
+                    chunk_images=chunk_images, staged=staged)
+    except BaseException:
+        if not existed and dist.is_main():  # a failure before anything was kept leaves no empty folders behind
+            for folder in (target.path / "partial", target.path):
+                with suppress(OSError):
+                    folder.rmdir()
+        raise
+
+
+def _run(loaded, dataset, indices: list[int], settings: dict[str, Any], inference: dict[str, Any], *,
+         target: OwnedFolder, preds: OwnedFolder | None, overwrite: bool, device: torch.device, num_workers: int,
+         progress: bool | None, note: str | None, model_path: Path, chunk_images: int,
+         staged: bool) -> dict[str, Any]:
     from repsep.metrics import SegEvaluator
 
-    staged = target.finished
     state = {k: v for k, v in settings.items() if k != "dataset_fingerprint"}  # chunks check their own files
     state.update(save_pred=str(preds.path) if preds is not None else None, chunk_images=chunk_images)
     with ExitStack() as stack:
