@@ -207,3 +207,42 @@ def test_disk_full_on_a_new_folder_leaves_nothing(setup, tmp_path, capsys, monke
     assert _eval(setup, out) == 2
     assert capsys.readouterr().err.strip() == f"error: {out}/partial/state.json: cannot write (No space left on device)"
     assert list((tmp_path / "new").iterdir()) == []
+
+
+@pytest.mark.slow
+def test_two_processes_continue_a_one_process_eval_identically(setup, tmp_path, capsys, monkeypatch):
+    """Chunks of 3 over 2 ranks (rank 1 gets 2 images of a chunk, rank 0 one): saved and continued the same."""
+    import socket
+    import subprocess
+    import sys
+
+    monkeypatch.setattr(evaluate_module, "CHUNK_IMAGES", 3)
+    ref, out = tmp_path / "ref", tmp_path / "out"
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the arithmetic of the torchrun workers (OMP_NUM_THREADS=1)
+    try:
+        assert _eval(setup, ref) == 0
+    finally:
+        torch.set_num_threads(threads)
+    victim = _images(setup)[4]  # chunk 0 (positions 0-2) saved, chunk 1 (3-5) fails
+    good = victim.read_bytes()
+    victim.write_bytes(good[:100])
+    try:
+        assert _eval(setup, out) == 2
+    finally:
+        victim.write_bytes(good)
+    script = tmp_path / "run_eval.py"
+    script.write_text("import sys\nfrom repsep.engine import evaluate\n"
+                      "evaluate.CHUNK_IMAGES = 5  # the saved chunk size wins\n"
+                      "from repsep.cli import main\nmain(sys.argv[1:])\n")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port",
+                           str(port), str(script), "eval", "--model", str(setup["model"]), "--workers", "0",
+                           "--out", str(out)], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "continuing: 3 of 6 images already evaluated" in proc.stdout
+    for name in ("metrics.json", "per_image.npz"):
+        assert (out / name).read_bytes() == (ref / name).read_bytes(), name
