@@ -3,6 +3,7 @@ write the final result folder (rank 0 writes; under torchrun each chunk's images
 
 from __future__ import annotations
 
+import math
 from contextlib import ExitStack, suppress
 from pathlib import Path
 from typing import Any
@@ -104,15 +105,15 @@ def _run(loaded, dataset, indices: list[int], settings: dict[str, Any], inferenc
         todo = []
         for k in range(partial.num_chunks(total)):
             positions = partial.positions(k, total)
-            chunk = partial.load(k, [dataset.ids[indices[p]] for p in positions],
-                                 files_digest(dataset, [indices[p] for p in positions]))
+            chunk = None if staged or overwrite else partial.load(
+                k, [dataset.ids[indices[p]] for p in positions], files_digest(dataset, [indices[p] for p in positions]))
             if chunk is None:
                 todo.append(k)
             else:
                 evaluator.add_results(chunk["conf"], [str(i) for i in chunk["ids"]], chunk["areas"])
         done = total - sum(len(partial.positions(k, total)) for k in todo)
         if preds is not None:
-            if done and dist.is_main() and preds.finished:
+            if done and preds.finished:
                 raise UserError(f"--save-pred {preds.path}: holds finished predictions, but this eval continues "
                                 "from saved chunks; pass --overwrite to start over")
             if dist.is_main():
@@ -144,6 +145,10 @@ def _run(loaded, dataset, indices: list[int], settings: dict[str, Any], inferenc
     return result
 
 
+def _csv(v: float | None) -> str:
+    return "" if v is None or math.isnan(v) else repr(float(v))
+
+
 def _finish(folder: OwnedFolder) -> None:
     try:
         folder.finish()
@@ -153,7 +158,7 @@ def _finish(folder: OwnedFolder) -> None:
 
 def _write_result(folder: OwnedFolder, result: dict[str, Any], evaluator, settings: dict[str, Any],
                   model_path: Path, preds: OwnedFolder | None) -> None:
-    from repsep.engine.evaluate import _csv, metrics_table
+    from repsep.engine.evaluate import metrics_table
     from repsep.io import dumps_json
     from repsep.manifest import build_manifest
 
@@ -173,7 +178,8 @@ def _write_result(folder: OwnedFolder, result: dict[str, Any], evaluator, settin
 
 
 def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
-    """The bytes :func:`repsep.io.atomic_write_npz` would write (fixed timestamps: same arrays, same bytes)."""
+    """The bytes :func:`repsep.io.atomic_write_npz` would write (fixed timestamps: same arrays, same bytes).
+    NOTE: a copy of its body; an ``npz_bytes`` in repsep.io would let both share it."""
     import io
     import zipfile
 

@@ -69,10 +69,6 @@ CHUNK_IMAGES = 50
 SCAN_MODES = ("full", "headers")
 
 
-def _csv(v: float | None) -> str:
-    return "" if v is None or math.isnan(v) else repr(float(v))
-
-
 def settings_block(*, model_sha256: str, dataset, indices: list[int], subset_seed: int | None,
                    inference: dict[str, Any]) -> dict[str, Any]:
     """The ``settings`` block of COMMON contract (what decides whether two results may be compared)."""
