@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from cli_helpers import run_cli
 from corruption_fixtures import IDS, make_tiny_model
 from PIL import Image
@@ -85,6 +86,9 @@ ROWS = [
      "predictions did not write"),
     ("pred-dataset-root", ["--save-pred", "{cs}"], "none", "--save-pred {cs}: is a dataset root"),
     ("pred-is-out", ["--save-pred", "{out}"], "none", "--save-pred {out}: is an input of this command"),
+    ("out-name-too-long", ["--out", "{ws}/" + "x" * 300], "none", "cannot use this path (File name too long)"),
+    ("pred-name-too-long", ["--save-pred", "{ws}/" + "p" * 300], "none",
+     "--save-pred {ws}/ppp"),
     ("num-images-0", ["--num-images", "0"], "none", "--num-images 0: must be at least 1"),
     ("subset-seed-negative", ["--subset-seed", "-1"], "none", "--subset-seed -1: must be between 0"),
     ("scan-unknown", ["--scan", "fast"], "none", "--scan fast: choose one of full, headers"),
@@ -136,8 +140,9 @@ def test_default_out_settings_block_and_start_line(work, capsys):
     assert run_cli(_eval_args(work, out=False)) == 0
     printed = capsys.readouterr().out
     sha = sha256_file(work["model"])
+    device = "cuda:0" if torch.cuda.is_available() else "cpu"
     assert printed.splitlines()[0] == (f"eval: {work['model']} (baseline_vit, sha256 {sha[:12]}) on "
-                                       f"cityscapes:{work['cs']} [val]: 3 images, batch 1, whole, device cpu")
+                                       f"cityscapes:{work['cs']} [val]: 3 images, batch 1, whole, device {device}")
     out = work["run"] / "eval"
     settings = json.loads((out / "metrics.json").read_text())["settings"]
     dataset = open_dataset(f"cityscapes:{work['cs']}", "val")

@@ -189,6 +189,13 @@ def test_bad_specs_and_folders(tmp_path, spec, match):
         open_dataset(spec.format(missing=tmp_path / "nope", empty=tmp_path / "empty"), "val")
 
 
+def test_over_long_dataset_path_is_one_line(tmp_path):
+    path = tmp_path / ("d" * 300)
+    with pytest.raises(UserError, match="cannot read the dataset \\(File name too long\\)") as err:
+        open_dataset(f"cityscapes:{path}", "val")
+    assert str(path) in str(err.value) and "\n" not in str(err.value)
+
+
 def test_empty_split_folder(tmp_path):
     (tmp_path / "leftImg8bit" / "val" / "acity").mkdir(parents=True)
     with pytest.raises(UserError, match="no \\*/\\*_leftImg8bit.png files"):

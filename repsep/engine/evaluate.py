@@ -111,6 +111,17 @@ def choose_images(dataset, num_images: int | None, seed: int) -> tuple[list[int]
     return subset_indices(dataset, num_images, seed), seed, note
 
 
+def _claim(path: Path, kind: str, *, overwrite: bool, inputs: list[Path], what: str):
+    """:meth:`OwnedFolder.claim` (nothing created yet) with OS errors on the path itself (a name too long, a
+    loop of links) as one error line."""
+    from repsep.ownership import OwnedFolder
+
+    try:
+        return OwnedFolder.claim(path, kind, overwrite=overwrite, inputs=inputs, what=what, create=False)
+    except OSError as e:
+        raise UserError(f"{what} {path}: cannot use this path ({e.strerror or e})") from None
+
+
 def evaluate_checkpoint(model_path: str | Path, out: str | Path, *, data: str | None = None, split: str = "val",
                         mode: str | None = None, crop: tuple[int, int] | None = None,
                         stride: tuple[int, int] | None = None, scales: tuple[float, ...] | None = None,
@@ -132,7 +143,6 @@ def evaluate_checkpoint(model_path: str | Path, out: str | Path, *, data: str | 
     from repsep.engine.checkpoint import load_model
     from repsep.engine.inference import resolve_settings
     from repsep.manifest import sha256_file
-    from repsep.ownership import OwnedFolder
 
     if scan not in SCAN_MODES:
         raise UserError(f"--scan {scan}: choose one of {', '.join(SCAN_MODES)}")
@@ -148,11 +158,10 @@ def evaluate_checkpoint(model_path: str | Path, out: str | Path, *, data: str | 
                         f"({loaded.class_table.name}) but dataset {spec!r} has {table.num_classes} ({table.name})")
     indices, seed, note = choose_images(dataset, num_images, subset_seed)
     inputs = [Path(model_path), *_dataset_root(spec)]
-    target = OwnedFolder.claim(out, "eval", overwrite=overwrite, inputs=inputs, create=False)
+    target = _claim(out, "eval", overwrite=overwrite, inputs=inputs, what="--out")
     preds = None
     if save_pred is not None:
-        preds = OwnedFolder.claim(save_pred, "predictions", overwrite=overwrite, inputs=[*inputs, out],
-                                  what="--save-pred", create=False)
+        preds = _claim(Path(save_pred), "predictions", overwrite=overwrite, inputs=[*inputs, out], what="--save-pred")
     scan_split(dataset, indices=indices, full=scan == "full", progress=progress if dist.is_main() else False)
     settings = settings_block(model_sha256=sha256_file(model_path), dataset=dataset, indices=indices,
                               subset_seed=seed, inference=inference)
