@@ -246,3 +246,19 @@ def test_two_processes_continue_a_one_process_eval_identically(setup, tmp_path, 
     assert "continuing: 3 of 6 images already evaluated" in proc.stdout
     for name in ("metrics.json", "per_image.npz"):
         assert (out / name).read_bytes() == (ref / name).read_bytes(), name
+
+
+def test_failed_overwrite_keeps_the_old_result(setup, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert _eval(setup, out) == 0
+    before = _files(out)
+    victim = _images(setup)[3]
+    good = victim.read_bytes()
+    victim.write_bytes(good[:100])
+    try:
+        assert _eval(setup, out, "--overwrite", "--flip") == 2
+    finally:
+        victim.write_bytes(good)
+    assert f"error: {victim}: unreadable or truncated" in capsys.readouterr().err
+    assert _files(out) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
