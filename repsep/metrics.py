@@ -114,6 +114,26 @@ class SegEvaluator:
         self._areas.extend(torch.stack(areas_from_confusion(conf), dim=1).numpy())
         self._ids.extend(ids)
 
+    def add_results(self, conf: torch.Tensor | np.ndarray, ids: Sequence[str], areas: np.ndarray) -> None:
+        """Add results computed earlier (a resumed evaluation): a summed confusion int64 ``[C, C]`` and, per image,
+        ``ids`` [N] with ``areas`` int64 ``[N, 4, C]`` (intersect, union, pred_area, label_area). Adding every
+        part of a dataset this way gives exactly the state of processing it in one go."""
+        conf = torch.as_tensor(np.asarray(conf), dtype=torch.int64)
+        areas = np.asarray(areas, dtype=np.int64)
+        k = self.num_classes
+        if conf.shape != (k, k) or areas.shape != (len(ids), 4, k):
+            raise ValueError(f"results of shape {tuple(conf.shape)} / {areas.shape} do not fit {k} classes and "
+                             f"{len(ids)} images")
+        self.conf += conf
+        self._areas.extend(areas)
+        self._ids.extend(str(i) for i in ids)
+
+    def results(self) -> tuple[torch.Tensor, list[str], np.ndarray]:
+        """(confusion int64 ``[C, C]``, ids in processing order, areas int64 ``[N, 4, C]``): what
+        :meth:`add_results` takes back."""
+        areas = (np.stack(self._areas) if self._areas else np.zeros((0, 4, self.num_classes))).astype(np.int64)
+        return self.conf.clone(), list(self._ids), areas
+
     def all_reduce(self) -> None:
         """Sum the confusion matrix and gather the per-image areas of every rank (no-op when not distributed)."""
         import torch.distributed as dist

@@ -68,6 +68,40 @@ def test_ade20k_reduce_zero_label(tmp_path):
     assert label[1, 0] == 255 and label[1, 9] == 0 and (label[0] == 149).all()
 
 
+def _upper_suffix(path, suffix: str):
+    """Rename ``path`` to end in ``suffix`` instead of its own extension (``x.png`` -> ``x.PNG``)."""
+    return path.rename(path.with_name(path.name[: -len(path.suffix)] + suffix))
+
+
+def test_cityscapes_upper_case_extensions_are_read(tmp_path):
+    lower = CityscapesDataset(_cityscapes(tmp_path / "lower"), "val")
+    root = _cityscapes(tmp_path / "upper")
+    for f in sorted(root.rglob("*.png")):
+        _upper_suffix(f, ".PNG")
+    upper = CityscapesDataset(root, "val")
+    assert upper.ids == lower.ids and len(upper) == 3
+    assert all(p.suffix == ".PNG" for p in upper.images + upper.labels)
+    assert np.array_equal(upper.load(0)["label"], lower.load(0)["label"])  # labelIds mapped, not skipped
+
+
+def test_cityscapes_upper_case_train_ids_are_preferred(tmp_path):
+    root = _cityscapes(tmp_path, stems=("acity_000000_000019",))
+    _png(root / "gtFine/val/acity/acity_000000_000019_gtFine_labelTrainIds.PNG", np.full((H, W), 18, np.uint8))
+    assert (CityscapesDataset(root, "val").load(0)["label"] == 18).all()
+
+
+@pytest.mark.parametrize("image_suffix, label_suffix", [(".JPG", ".PNG"), (".jpeg", ".png"), (".JPEG", ".png")])
+def test_ade20k_extensions_in_any_case_are_read(tmp_path, image_suffix, label_suffix):
+    root = _ade(tmp_path)
+    for f in sorted((root / "images" / "validation").iterdir()):
+        _upper_suffix(f, image_suffix)
+    for f in sorted((root / "annotations" / "validation").iterdir()):
+        _upper_suffix(f, label_suffix)
+    ds = ADE20KDataset(root, "val")
+    assert ds.ids == ["ADE_val_00000001", "ADE_val_00000002"]
+    assert (ds.load(0)["label"][0] == 149).all()
+
+
 def test_images_are_converted_to_rgb(tmp_path):
     root = _cityscapes(tmp_path, stems=("acity_000000_000019",))
     image = root / "leftImg8bit/val/acity/acity_000000_000019_leftImg8bit.png"
@@ -153,6 +187,13 @@ def test_bad_specs_and_folders(tmp_path, spec, match):
     (tmp_path / "empty").mkdir()
     with pytest.raises(UserError, match=match):
         open_dataset(spec.format(missing=tmp_path / "nope", empty=tmp_path / "empty"), "val")
+
+
+def test_over_long_dataset_path_is_one_line(tmp_path):
+    path = tmp_path / ("d" * 300)
+    with pytest.raises(UserError, match="cannot read the dataset \\(File name too long\\)") as err:
+        open_dataset(f"cityscapes:{path}", "val")
+    assert str(path) in str(err.value) and "\n" not in str(err.value)
 
 
 def test_empty_split_folder(tmp_path):

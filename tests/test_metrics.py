@@ -110,3 +110,27 @@ def _ddp_worker(rank: int, path: str) -> None:
 @pytest.mark.slow
 def test_all_reduce_sums_across_two_gloo_ranks(tmp_path):
     torch.multiprocessing.spawn(_ddp_worker, args=(str(tmp_path / "rendezvous"),), nprocs=2)
+
+
+def test_add_results_of_parts_equals_processing_in_one_go():
+    from repsep.metrics import SegEvaluator
+
+    gen = torch.Generator().manual_seed(0)
+    pred = torch.randint(0, 3, (4, 5, 6), generator=gen)
+    label = torch.randint(0, 4, (4, 5, 6), generator=gen)
+    label[label == 3] = 255
+    ids = ["d", "a", "c", "b"]
+    whole = SegEvaluator(3)
+    whole.process(pred, label, ids)
+    first, second = SegEvaluator(3), SegEvaluator(3)
+    first.process(pred[:3], label[:3], ids[:3])
+    second.process(pred[3:], label[3:], ids[3:])
+    merged = SegEvaluator(3)
+    for part in (second, first):  # any order
+        merged.add_results(*part.results())
+    assert torch.equal(merged.conf, whole.conf)
+    assert merged.evaluate() == whole.evaluate()
+    a, b = merged.per_image(), whole.per_image()
+    assert all(np.array_equal(a[k], b[k]) for k in b)
+    with pytest.raises(ValueError, match="do not fit 3 classes"):
+        merged.add_results(torch.zeros(2, 2, dtype=torch.int64), [], np.zeros((0, 4, 2)))

@@ -53,6 +53,9 @@ def open_dataset(spec: str, split: str, transform: Transform | None = None) -> S
         return CityscapesDataset(default_synthcity_root(), split, transform, spec=spec)
     if not path:
         raise UserError(f"dataset {spec!r}: missing the folder, write {kind}:PATH")
-    if kind == "ade20k":
-        return ADE20KDataset(path, split, transform, spec=spec)
-    return CityscapesDataset(path, split, transform, spec=spec)
+    try:
+        if kind == "ade20k":
+            return ADE20KDataset(path, split, transform, spec=spec)
+        return CityscapesDataset(path, split, transform, spec=spec)
+    except OSError as e:  # a name too long, a folder without read permission, a loop of links
+        raise UserError(f"{e.filename or path}: cannot read the dataset ({e.strerror or e})") from None

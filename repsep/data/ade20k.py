@@ -1,7 +1,8 @@
 """ADE20K / SceneParsing150 (Zhou et al., CVPR 2017) in the ``ADEChallengeData2016`` layout, 150 classes.
 
 ``images/<training|validation>/<stem>.jpg`` with ``annotations/<same>/<stem>.png`` whose values are 0 = other and
-1..150 = classes; loading applies mmseg's ``reduce_zero_label`` (0 -> 255 ignore, k -> k - 1).
+1..150 = classes (extensions in any case: .JPG, .jpeg, .PNG); loading applies mmseg's ``reduce_zero_label``
+(0 -> 255 ignore, k -> k - 1).
 """
 
 from __future__ import annotations
@@ -10,10 +11,12 @@ from pathlib import Path
 
 import numpy as np
 
-from repsep.data.base import SegmentationDataset, Transform, invalid_values, list_files
+from repsep.data.base import SegmentationDataset, Transform, invalid_values, list_files, name_index
 from repsep.data.labels import ADE20K
 from repsep.errors import UserError
 
+IMAGE_SUFFIXES = (".jpg", ".jpeg")
+"""Image extensions read (any case: .JPG, .jpeg, .JPEG too)."""
 SPLIT_FOLDERS = {"train": "training", "val": "validation", "training": "training", "validation": "validation"}
 
 _VALID = np.zeros(256, dtype=bool)
@@ -33,11 +36,17 @@ class ADE20KDataset(SegmentationDataset):
         if split not in SPLIT_FOLDERS:
             raise UserError(f"split {split!r}: ADE20K has splits {sorted(SPLIT_FOLDERS)}")
         folder = SPLIT_FOLDERS[split]
-        images = list_files(root / "images" / folder, "*.jpg", f"ADE20K {split} images")
-        labels = [root / "annotations" / folder / f"{image.stem}.png" for image in images]
-        for image, label in zip(images, labels, strict=True):
-            if not label.is_file():
-                raise UserError(f"{image}: no label (expected {label})")
+        images = [p for p in list_files(root / "images" / folder, "*.*", f"ADE20K {split} images")
+                  if p.suffix.lower() in IMAGE_SUFFIXES]
+        if not images:
+            raise UserError(f"{root / 'images' / folder}: no .jpg/.jpeg files found (ADE20K {split} images)")
+        annotations = name_index(root / "annotations" / folder)
+        labels = []
+        for image in images:
+            label = annotations.get(f"{image.stem}.png".lower())
+            if label is None:
+                raise UserError(f"{image}: no label (expected {root / 'annotations' / folder / (image.stem + '.png')})")
+            labels.append(label)
         super().__init__(images, labels, [image.stem for image in images], class_table=ADE20K,
                          spec=spec or f"ade20k:{root}", split=split, transform=transform)
 

@@ -143,10 +143,28 @@ class SegmentationDataset(SampleDataset):
 
 
 def list_files(folder: Path, pattern: str, what: str) -> list[Path]:
-    """Sorted files matching ``pattern`` under ``folder``; UserError if the folder is missing or has none."""
+    """Sorted files matching the glob ``pattern`` under ``folder``, matched case-insensitively (``*.png`` also
+    finds ``.PNG``; folder parts of the pattern match as usual); UserError if the folder is missing or has none."""
+    import fnmatch
+    import os
+
     if not folder.is_dir():
         raise UserError(f"{folder}: {what} folder not found")
-    files = sorted(folder.glob(pattern))
+    *dirs, name = pattern.split("/")
+    parents = [folder]
+    for part in dirs:
+        parents = sorted(p for parent in parents for p in parent.glob(part) if p.is_dir())
+    name = name.lower()
+    files = sorted(parent / f for parent in parents for f in os.listdir(parent)
+                   if fnmatch.fnmatchcase(f.lower(), name) and (parent / f).is_file())
     if not files:
-        raise UserError(f"{folder}: no {pattern} files found ({what})")
+        raise UserError(f"{folder}: no {pattern} files found ({what}; extensions match in any case)")
     return files
+
+
+def name_index(folder: Path) -> dict[str, Path]:
+    """``{lower-case file name: path}`` of the files directly in ``folder`` (empty when it is missing), so a label
+    ``x.png`` is found as ``x.PNG`` too."""
+    if not folder.is_dir():
+        return {}
+    return {p.name.lower(): p for p in sorted(folder.iterdir(), reverse=True) if p.is_file()}

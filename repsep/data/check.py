@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from repsep.data.base import SegmentationDataset
+from repsep.errors import UserError
 
 
 def class_histogram(dataset: SegmentationDataset, progress: bool = False) -> dict[str, Any]:
@@ -14,14 +16,14 @@ def class_histogram(dataset: SegmentationDataset, progress: bool = False) -> dic
 
     Raises UserError naming the first bad file.
     """
-    from tqdm import tqdm
+    from repsep.progress import progress_bar
 
     table = dataset.class_table
     k = table.num_classes
     pixels = np.zeros(k, dtype=np.int64)
     images = np.zeros(k, dtype=np.int64)
     ignored, sizes = 0, set()
-    for i in tqdm(range(len(dataset)), desc="check", unit="img", disable=None if progress else True):
+    for i in progress_bar(range(len(dataset)), wanted=progress, desc="check", unit="img", leave=False):
         label = dataset.load(i)["label"]
         sizes.add(label.shape)
         counts = np.bincount(label.ravel(), minlength=256)
@@ -36,6 +38,30 @@ def class_histogram(dataset: SegmentationDataset, progress: bool = False) -> dic
         "classes": {name: {"pixels": int(p), "percent": 100.0 * int(p) / total if total else 0.0, "images": int(n)}
                     for name, p, n in zip(table.classes, pixels, images, strict=True)},
     }
+
+
+HISTOGRAM_KEYS = ("dataset", "split", "num_images", "num_classes", "classes", "ignored_pixels", "total_pixels")
+
+
+def check_json_target(target: str | Path, dataset_root: str | Path) -> None:
+    """The ownership rule for ``data check --json FILE``: the file may not lie inside the dataset checked, and an
+    existing file is replaced only when it is a histogram this command wrote (UserError otherwise)."""
+    import json
+
+    target, root = Path(target), Path(dataset_root).expanduser().resolve()
+    resolved = target.expanduser().resolve()
+    if resolved == root or root in resolved.parents:
+        raise UserError(f"--json {target}: lies inside the dataset {dataset_root}; choose a file outside it")
+    if resolved.is_dir():
+        raise UserError(f"--json {target}: is a folder; give a file name")
+    if resolved.exists():
+        try:
+            old = json.loads(resolved.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            old = None
+        if not (isinstance(old, dict) and all(k in old for k in HISTOGRAM_KEYS)):
+            raise UserError(f"--json {target}: exists and is not a histogram written by `data check`; refusing to "
+                            "replace it")
 
 
 def format_histogram(hist: dict[str, Any]) -> str:

@@ -1,7 +1,8 @@
 """Cityscapes (Cordts et al., CVPR 2016) in its official layout, 19 train classes.
 
 ``leftImg8bit/<split>/<city>/<stem>_leftImg8bit.png`` with ``gtFine/<split>/<city>/<stem>_gtFine_labelTrainIds.png``
-(preferred) or ``<stem>_gtFine_labelIds.png`` mapped through the official labelId -> trainId table.
+(preferred) or ``<stem>_gtFine_labelIds.png`` mapped through the official labelId -> trainId table. File names are
+matched ignoring case (``.PNG`` is read too).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from repsep.data.base import SegmentationDataset, Transform, invalid_values, list_files
+from repsep.data.base import SegmentationDataset, Transform, invalid_values, list_files, name_index
 from repsep.data.labels import CITYSCAPES, LABELID_TO_TRAINID, MAX_CITYSCAPES_LABELID
 from repsep.errors import UserError
 
@@ -35,13 +36,13 @@ class CityscapesDataset(SegmentationDataset):
             raise UserError(f"{root}: Cityscapes root folder not found")
         images = list_files(root / "leftImg8bit" / split, f"*/*{IMAGE_SUFFIX}", f"Cityscapes {split} images")
         labels, ids = [], []
+        folders: dict[Path, dict[str, Path]] = {}
         for image in images:
             stem = image.name[: -len(IMAGE_SUFFIX)]
             gt = root / "gtFine" / split / image.parent.name
-            label = gt / f"{stem}{TRAINIDS_SUFFIX}"
-            if not label.is_file():
-                label = gt / f"{stem}{LABELIDS_SUFFIX}"
-            if not label.is_file():
+            names = folders.setdefault(gt, name_index(gt))
+            label = names.get(f"{stem}{TRAINIDS_SUFFIX}".lower()) or names.get(f"{stem}{LABELIDS_SUFFIX}".lower())
+            if label is None:
                 raise UserError(f"{image}: no label (expected {gt / (stem + TRAINIDS_SUFFIX)} or {LABELIDS_SUFFIX})")
             labels.append(label)
             ids.append(stem)
@@ -49,7 +50,7 @@ class CityscapesDataset(SegmentationDataset):
                          split=split, transform=transform)
 
     def decode_label(self, raw: np.ndarray, path: Path) -> np.ndarray:
-        if path.name.endswith(TRAINIDS_SUFFIX):
+        if path.name.lower().endswith(TRAINIDS_SUFFIX.lower()):
             bad = invalid_values(raw, _VALID_TRAINIDS)
             if bad:
                 raise UserError(f"{path}: values {bad[:8]} are not Cityscapes trainIds (0..18, 255 = ignore)")

@@ -1,9 +1,11 @@
 """The ``eval`` command's library side: evaluate a model export on a dataset split and write the result folder.
 
-Output folder: ``metrics.json`` (full precision), ``per_class.csv``, ``metrics.md`` (the table people read),
-``per_image.npz`` (per-image areas for bootstrap), ``manifest.json``; with ``save_pred`` also colourised
-predictions ``<id>.png`` in the dataset palette and error maps ``<id>_error.png`` (black = ignored,
-grey = correct, red = wrong).
+Output folder (an owned folder of kind ``eval``, see :mod:`repsep.ownership`): ``metrics.json`` (full precision,
+with the ``settings`` block that makes results comparable), ``per_class.csv``, ``metrics.md`` (the table people
+read), ``per_image.npz`` (per-image areas for bootstrap), ``manifest.json``; while it runs, ``partial/`` keeps the
+per-image results of finished chunks so a rerun continues (:mod:`repsep.engine.eval_store`). With ``save_pred``
+also colourised predictions ``<id>.png`` in the dataset palette and error maps ``<id>_error.png`` (black = ignored,
+grey = correct, red = wrong) in a folder of kind ``predictions``.
 """
 
 from __future__ import annotations
@@ -14,11 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from repsep.engine import distributed as dist
 from repsep.errors import UserError
-from repsep.io import atomic_save, atomic_write_json, atomic_write_npz, atomic_write_text, refuse_finished_output
 
 ERROR_COLOURS = {"ignore": (0, 0, 0), "correct": (96, 96, 96), "wrong": (255, 0, 0)}
 
@@ -39,12 +39,13 @@ def error_map(pred: np.ndarray, label: np.ndarray, ignore_index: int = 255) -> n
     return out
 
 
-def _save_png(path: Path, rgb: np.ndarray) -> None:
+def png_bytes(rgb: np.ndarray) -> bytes:
+    """PNG file bytes of an RGB uint8 ``[H, W, 3]`` array."""
     from PIL import Image
 
     buf = io.BytesIO()
     Image.fromarray(rgb).save(buf, format="PNG")
-    atomic_save(path, lambda f: f.write(buf.getvalue()))
+    return buf.getvalue()
 
 
 def _fmt(v: float | None) -> str:
@@ -62,80 +63,112 @@ def metrics_table(result: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _hw(v: Any) -> tuple[int, int] | None:
-    return None if v is None else (int(v[0]), int(v[1]))
+
+CHUNK_IMAGES = 50
+"""Images per saved chunk of per-image results (a rerun after a failure loses at most this many minus one)."""
+SCAN_MODES = ("full", "headers")
+
+
+def settings_block(*, model_sha256: str, dataset, indices: list[int], subset_seed: int | None,
+                   inference: dict[str, Any]) -> dict[str, Any]:
+    """The ``settings`` block of COMMON contract (what decides whether two results may be compared)."""
+    import hashlib
+
+    ids = sorted(dataset.ids[i] for i in indices)
+
+    def plain(v):
+        return None if v is None else [int(x) for x in v]
+
+    return {"model_sha256": model_sha256, "dataset": dataset.spec, "dataset_fingerprint": dataset.fingerprint(),
+            "split": dataset.split, "image_ids_sha256": hashlib.sha256("\n".join(ids).encode()).hexdigest(),
+            "num_images": len(indices), "subset_seed": subset_seed,
+            "inference": {"mode": inference["mode"], "crop": plain(inference["crop"]),
+                          "stride": plain(inference["stride"]), "scales": [float(s) for s in inference["scales"]],
+                          "flip": bool(inference["flip"])},
+            "precision": "fp32"}
+
+
+def _dataset_root(spec: str) -> list[Path]:
+    path = spec.partition(":")[2]
+    return [Path(path)] if path else []
+
+
+def choose_images(dataset, num_images: int | None, seed: int) -> tuple[list[int], int | None, str | None]:
+    """(sorted indices, subset seed or None for the whole split, a note when ``num_images`` exceeds the split)."""
+    from repsep.data.subset import subset_indices
+
+    if num_images is not None and num_images < 1:
+        raise UserError(f"--num-images {num_images}: must be at least 1")
+    if not 0 <= seed < 2**63:
+        raise UserError(f"--subset-seed {seed}: must be between 0 and 2^63-1")
+    total = len(dataset)
+    note = None
+    if num_images is not None and num_images > total:
+        note = (f"note: --num-images {num_images} is more than the {total} images of {dataset.spec} "
+                f"[{dataset.split}]; evaluating all {total}")
+    if num_images is None or num_images >= total:
+        return list(range(total)), None, note
+    return subset_indices(dataset, num_images, seed), seed, note
+
+
+def _claim(path: Path, kind: str, *, overwrite: bool, inputs: list[Path], what: str):
+    """:meth:`OwnedFolder.claim` (nothing created yet) with OS errors on the path itself (a name too long, a
+    loop of links) as one error line."""
+    from repsep.ownership import OwnedFolder
+
+    try:
+        return OwnedFolder.claim(path, kind, overwrite=overwrite, inputs=inputs, what=what, create=False)
+    except OSError as e:
+        raise UserError(f"{what} {path}: cannot use this path ({e.strerror or e})") from None
 
 
 def evaluate_checkpoint(model_path: str | Path, out: str | Path, *, data: str | None = None, split: str = "val",
                         mode: str | None = None, crop: tuple[int, int] | None = None,
                         stride: tuple[int, int] | None = None, scales: tuple[float, ...] | None = None,
                         flip: bool | None = None, save_pred: str | Path | None = None, num_workers: int = 2,
-                        overwrite: bool = False, progress: bool | None = None) -> dict[str, Any]:
+                        overwrite: bool = False, progress: bool | None = None, num_images: int | None = None,
+                        subset_seed: int = 0, scan: str = "full") -> dict[str, Any]:
     """Evaluate ``model_path`` (a ``model_final.pt``) on ``data`` (default: the dataset it was trained on).
 
-    Inference settings left as None come from the run's ``eval`` config (whole image when there is none).
+    Inference settings left as None are resolved by :func:`repsep.engine.inference.resolve_settings` (the run's
+    ``eval`` config; slide windows default to the training crop). ``num_images`` takes a seeded subset stratified
+    by city / scene folder. Every input is checked before work starts (``scan``: ``full`` decodes every label,
+    ``headers`` reads file headers only). ``out`` follows the ownership rule: a finished result is replaced only
+    with ``overwrite`` (built beside it and swapped in); an unfinished one is continued from its saved chunks.
     Runs under torchrun too (images sharded across ranks, rank 0 writes). Returns the ``metrics.json`` dict.
     """
     from repsep.data import open_dataset
+    from repsep.data.scan import scan_split
     from repsep.data.transforms import EvalTransform
     from repsep.engine.checkpoint import load_model
-    from repsep.engine.inference import MODES, evaluate_dataset
-    from repsep.manifest import build_manifest, sha256_file
-    from repsep.metrics import SegEvaluator
+    from repsep.engine.inference import resolve_settings
+    from repsep.manifest import sha256_file
 
-    refuse_finished_output(out, overwrite)
+    if scan not in SCAN_MODES:
+        raise UserError(f"--scan {scan}: choose one of {', '.join(SCAN_MODES)}")
+    out = Path(out)
     device = dist.init_from_env()
     loaded = load_model(model_path, map_location=device)
-    run_eval = loaded.train_config.get("eval") or {}
-    mode = mode or run_eval.get("mode", "whole")
-    if mode not in MODES:
-        raise UserError(f"--mode {mode}: choose one of {', '.join(MODES)}")
-    crop = crop or _hw(run_eval.get("crop"))
-    stride = stride or _hw(run_eval.get("stride"))
-    if mode == "slide" and (crop is None or stride is None):
-        raise UserError("--mode slide: needs --crop and --stride (the model's run config has none)")
-    scales = tuple(scales or run_eval.get("scales") or (1.0,))
-    flip = bool(run_eval.get("flip", False)) if flip is None else flip
+    inference = resolve_settings(loaded.train_config, mode=mode, crop=crop, stride=stride, scales=scales, flip=flip)
     spec = data or loaded.dataset_spec
-    dataset = open_dataset(spec, split, transform=EvalTransform(scale=_hw(run_eval.get("scale"))))
+    dataset = open_dataset(spec, split, transform=EvalTransform(scale=inference["scale"]))
     table = dataset.class_table
     if table.num_classes != loaded.class_table.num_classes:
         raise UserError(f"{model_path}: the model predicts {loaded.class_table.num_classes} classes "
                         f"({loaded.class_table.name}) but dataset {spec!r} has {table.num_classes} ({table.name})")
-
-    on_prediction = None
+    indices, seed, note = choose_images(dataset, num_images, subset_seed)
+    inputs = [Path(model_path), *_dataset_root(spec)]
+    target = _claim(out, "eval", overwrite=overwrite, inputs=inputs, what="--out")
+    preds = None
     if save_pred is not None:
-        pred_dir = Path(save_pred)
+        preds = _claim(Path(save_pred), "predictions", overwrite=overwrite, inputs=[*inputs, out], what="--save-pred")
+    scan_split(dataset, indices=indices, full=scan == "full", progress=progress if dist.is_main() else False)
+    settings = settings_block(model_sha256=sha256_file(model_path), dataset=dataset, indices=indices,
+                              subset_seed=seed, inference=inference)
+    from repsep.engine.eval_run import run_evaluation
 
-        def on_prediction(index: int, image_id: str, pred: torch.Tensor, label: torch.Tensor) -> None:
-            p, lab = pred.numpy(), label.numpy()
-            _save_png(pred_dir / f"{image_id}.png", colourise(p, table.palette))
-            _save_png(pred_dir / f"{image_id}_error.png", error_map(p, lab, table.ignore_index))
-
-    evaluator = SegEvaluator(table.num_classes, table.ignore_index, list(table.classes))
-    evaluate_dataset(loaded.model, dataset, evaluator, mode=mode, crop=crop, stride=stride, scales=scales, flip=flip,
-                     device=device, num_workers=num_workers, progress=progress, on_prediction=on_prediction)
-    scores = evaluator.evaluate()
-    result = {"mIoU": scores["mIoU"], "aAcc": scores["aAcc"], "mAcc": scores["mAcc"],
-              "per_class": scores["per_class"], "num_images": scores["num_images"], "model": str(model_path),
-              "model_name": loaded.model_config.name, "dataset": spec, "split": split, "mode": mode,
-              "crop": crop, "stride": stride, "scales": list(scales), "flip": flip}
-    if dist.is_main():
-        out = Path(out)
-        atomic_write_json(out / "metrics.json", result)
-        rows = ["class,IoU,Acc"] + [f"{name},{_csv(v['IoU'])},{_csv(v['Acc'])}"
-                                    for name, v in result["per_class"].items()]
-        atomic_write_text(out / "per_class.csv", "\n".join(rows) + "\n")
-        atomic_write_text(out / "metrics.md", metrics_table(result))
-        per_image = evaluator.per_image()
-        atomic_write_npz(out / "per_image.npz", per_image)
-        settings = {k: result[k] for k in ("dataset", "split", "mode", "crop", "stride", "scales", "flip")}
-        atomic_write_json(out / "manifest.json", build_manifest(
-            "eval", config=settings, inputs={"model": str(model_path), "model_sha256": sha256_file(model_path),
-                                             "dataset": spec, "save_pred": str(save_pred) if save_pred else None}))
+    result = run_evaluation(loaded, dataset, indices, settings, inference, target=target, preds=preds,
+                            overwrite=overwrite, device=device, num_workers=num_workers, progress=progress,
+                            note=note, model_path=Path(model_path), chunk_images=CHUNK_IMAGES)
     dist.barrier()
     return result
-
-
-def _csv(v: float | None) -> str:
-    return "" if v is None or math.isnan(v) else repr(float(v))

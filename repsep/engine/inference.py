@@ -140,7 +140,7 @@ def evaluate_dataset(model: nn.Module, dataset: Dataset, evaluator, *, mode: str
     per image (e.g. to save colourised predictions). Logits are resized to the label size when they differ.
     Returns ``evaluator``; its ``evaluate()`` is the dataset-wide result on every rank.
     """
-    from tqdm import tqdm
+    from repsep.progress import progress_bar
 
     device = torch.device(device)
     was_training = model.training
@@ -150,8 +150,8 @@ def evaluate_dataset(model: nn.Module, dataset: Dataset, evaluator, *, mode: str
     loader = DataLoader(dataset, batch_size=1, sampler=sampler, num_workers=num_workers,
                         pin_memory=device.type == "cuda", collate_fn=_collate, generator=torch.Generator(),
                         persistent_workers=False)
-    bar = tqdm(zip(sampler, loader, strict=True), total=len(sampler), desc="eval", unit="img", leave=False,
-               disable=(not dist.is_main()) if progress is None else not progress, dynamic_ncols=True)
+    bar = progress_bar(zip(sampler, loader, strict=True), wanted=progress if dist.is_main() else False,
+                       total=len(sampler), desc="eval", unit="img", leave=False)
     for index, batch in bar:
         images = batch["image"].to(device, non_blocking=True)
         label = batch["label"].to(device, non_blocking=True)
@@ -188,6 +188,9 @@ def resolve_settings(train_config: dict, *, mode: str | None = None, crop: tuple
     crop = crop or pair(run_eval.get("crop")) or (train_crop if mode == "slide" else None)
     stride = stride or pair(run_eval.get("stride")) or (
         (max(1, crop[0] * 2 // 3), max(1, crop[1] * 2 // 3)) if crop is not None else None)
+    for option, value in (("--crop", crop), ("--stride", stride)):  # given values are checked in every mode
+        if value is not None and min(value) < 1:
+            raise UserError(f"{option} {value[0]}x{value[1]}: sizes must be at least 1 pixel")
     if mode == "slide":
         if crop is None or stride is None:
             raise UserError("--mode slide: needs --crop and --stride (the model's run config has none)")
