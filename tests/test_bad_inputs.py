@@ -114,9 +114,12 @@ def _first_ade(p, kind: str) -> Path:
 
 
 def _export_other_arch(p) -> None:
+    from repsep.engine.checkpoint import metadata_sha256
+
     obj = torch.load(p["model"], weights_only=True)
-    obj["model_config"]["name"] = "rsseg_vit"
+    obj["model_config"]["name"] = obj["model_name"] = "rsseg_vit"
     obj["model_config"]["pathway"] = True
+    obj["metadata_sha256"] = metadata_sha256(obj)  # a consistent export of another architecture, not an edit
     torch.save(obj, p["bad"])
 
 
@@ -133,22 +136,30 @@ def _evil_torch(p) -> None:
     torch.save({"format": MODEL_FORMAT, "state_dict": Evil(p["marker"])}, p["bad"])
 
 
-def _unfinished_run(p, checkpoint: Callable[[Path], None] | None = None) -> None:
-    p["run"].mkdir()
-    (p["run"] / "metrics.jsonl").write_text('{"event": "start", "iter": 0, "world_size": 1}\n')
+def _unfinished_run(p, checkpoint: bytes | None = None):
+    """A run folder that train owns (its marker records the files) with an optional checkpoint's bytes."""
+    from repsep.ownership import OwnedFolder
+
+    run = OwnedFolder.claim(p["run"], "train")
+    run.write_text("metrics.jsonl", '{"event": "start", "iter": 0, "world_size": 1}\n')
     if checkpoint is not None:
-        checkpoint(p["run"] / "checkpoint_last.pt")
+        run.write_bytes("checkpoint_last.pt", checkpoint)
+    return run
 
 
 def _finished_run(p) -> None:
-    _unfinished_run(p)
-    (p["run"] / "DONE").write_text("")
+    run = _unfinished_run(p)
+    run.write_text("DONE", "")
+    run.finish()
 
 
-def _analyze_done(out: Path) -> None:
-    out.mkdir()
-    (out / "manifest.json").write_text('{"kind": "analyze"}\n')
-    (out / "summary.md").write_text("| layer | cos |\n")
+def _finished(out: Path, kind: str, name: str) -> None:
+    """A finished result of ``kind`` (recorded in its ownership marker) holding one file."""
+    from repsep.ownership import OwnedFolder
+
+    folder = OwnedFolder.claim(out, kind)
+    folder.write_text(name, "x\n")
+    folder.finish()
 
 
 def _read_only(p) -> None:
@@ -186,12 +197,11 @@ SETUPS: dict[str, Callable[[dict[str, Path]], object]] = {
     "yaml_syntax": lambda p: p["yaml"].write_text("model:\n  name: [baseline_vit\n"),
     "run_finished": _finished_run,
     "run_unfinished": _unfinished_run,
-    "run_ckpt_truncated": lambda p: _unfinished_run(
-        p, lambda f: f.write_bytes((p["base"] / "state.pt").read_bytes()[:300])),
-    "run_ckpt_evil": lambda p: _unfinished_run(p, lambda f: f.write_bytes(pickle.dumps(Evil(p["marker"])))),
-    "report_exists": lambda p: p["out"].mkdir(),
+    "run_ckpt_truncated": lambda p: _unfinished_run(p, (p["base"] / "state.pt").read_bytes()[:300]),
+    "run_ckpt_evil": lambda p: _unfinished_run(p, pickle.dumps(Evil(p["marker"]))),
+    "report_exists": lambda p: _finished(p["out"], "report", "README.md"),
     "eval_done": lambda p: shutil.copytree(p["base"] / "eval", p["out"]),
-    "analyze_done": lambda p: _analyze_done(p["out"]),
+    "analyze_done": lambda p: _finished(p["out"], "analyze", "summary.md"),
     "read_only": _read_only,
 }
 
@@ -309,7 +319,7 @@ ROWS = [
     ("eval-slide-no-crop", [*EVAL, "--mode", "slide"], "none", "--mode slide: needs --crop and --stride"),
     ("eval-crop", [*EVAL, "--mode", "slide", "--crop", "64", "--stride", "32x32"], "none", "--crop 64"),
     ("eval-scales", [*EVAL, "--scales", "1,x"], "none", "--scales 1,x"),
-    ("eval-finished", EVAL, "eval_done", "{out}: already holds a finished result"),
+    ("eval-finished", EVAL, "eval_done", "{out}: already holds a finished eval result"),
     pytest.param("eval-read-only", _with(EVAL, "--out", "{ro}/e"), "read_only", "{ro}", marks=RO),
     # train
     ("train-set-typo", [*TRAIN, "--set", "optim.lrr=0.1"], "none", "unknown key 'optim.lrr'"),
@@ -321,8 +331,8 @@ ROWS = [
     ("train-missing-data", [*TRAIN, "--set", "data.spec=cityscapes:{ws}/nope"], "none",
      "{ws}/nope: Cityscapes root folder not found"),
     ("train-no-train-split", TRAIN, "none", "{cs}/leftImg8bit/train: Cityscapes train images folder not found"),
-    ("train-finished", TRAIN, "run_finished", "{run}: holds a finished run (DONE)"),
-    ("train-unfinished", TRAIN, "run_unfinished", "{run}: holds an unfinished run; pass --resume"),
+    ("train-finished", TRAIN, "run_finished", "{run}: already holds a finished train result; pass --overwrite"),
+    ("train-unfinished", TRAIN, "run_unfinished", "{run}: holds an unfinished train run; pass --resume"),
     ("train-resume-truncated", [*TRAIN, "--resume"], "run_ckpt_truncated",
      "{run}/checkpoint_last.pt: unreadable or truncated"),
     ("train-resume-evil", [*TRAIN, "--resume"], "run_ckpt_evil", "{run}/checkpoint_last.pt: refused"),
@@ -339,12 +349,12 @@ ROWS = [
     ("analyze-purity", [*ANALYZE, "--purity", "2"], "none", "--purity"),
     ("analyze-layers", _with(ANALYZE, "--tsne-layers", " , "), "none", ""),
     ("analyze-label-values", ANALYZE, "label_values", "{lab0}: values [40] are not Cityscapes trainIds"),
-    ("analyze-finished", ANALYZE, "analyze_done", "{out}: already holds a finished result"),
+    ("analyze-finished", ANALYZE, "analyze_done", "{out}: already holds a finished analyze result"),
     # report
     ("report-missing-folder", ["report", "{ws}/nope", "--out", "{out}"], "none", "{ws}/nope: not a folder"),
     ("report-not-an-output", ["report", "{cs}", "--out", "{out}"], "none", "{cs}: not a train, eval, corrupt or"),
     ("report-exists", ["report", "{base}/eval", "--out", "{out}"], "report_exists",
-     "--out {out}: already exists; pass --overwrite"),
+     "--out {out}: already holds a finished report result; pass --overwrite"),
     ("report-resamples", ["report", "{base}/eval", "--out", "{out}", "--resamples", "0"], "none", "--resamples 0"),
     pytest.param("report-read-only", ["report", "{base}/eval", "--out", "{ro}/rep"], "read_only", "{ro}",
                  marks=RO),
