@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
@@ -165,6 +166,11 @@ class OwnedFolder:
                             "replace it")
         return target
 
+    def record_many(self, digests: dict[str, str]) -> None:
+        """Record many files at once (relative POSIX path -> sha256) and save the marker once."""
+        self.files.update(digests)
+        self._save_marker()
+
     def write_bytes(self, rel: str | os.PathLike, data: bytes) -> None:
         target = self._check_writable(rel)
         with atomic_open(target, "wb") as f:
@@ -242,6 +248,32 @@ class OwnedFolder:
         self.finished = False
         self._save_marker()
         _remove_empty_dirs(self.path)
+
+
+_TEMP_NAME = re.compile(r"^\.(?P<name>.+)\.[a-z0-9_]{8}\.tmp$")
+"""A temporary of :func:`repsep.io.atomic_open` (``tempfile.mkstemp``): ``.<final name>.<8 random>.tmp``."""
+
+
+def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
+    """Delete the temporaries a killed command of this folder left behind, and nothing else.
+
+    Only files named like :func:`repsep.io.atomic_open`'s temporaries of a file the folder's marker lists (or of
+    the marker itself) are deleted; any other file, ``.x.tmp`` included, is kept (and is then a foreign file).
+    Returns the deleted paths. A folder without a marker is left alone.
+    """
+    root = Path(path)
+    marker = _read_marker(root) if root.is_dir() else None
+    if marker is None:
+        return []
+    owned = {*marker["files"], MARKER}
+    removed = []
+    for rel in list(_walk_files(root)):
+        match = _TEMP_NAME.match(rel.name)
+        if match and (rel.parent / match["name"]).as_posix() in owned and rel.as_posix() not in owned:
+            with suppress(FileNotFoundError):
+                (root / rel).unlink()
+            removed.append(root / rel)
+    return removed
 
 
 def _remove_empty_dirs(root: Path) -> None:
