@@ -18,7 +18,7 @@ at least 32x32 pixels where images are corrupted).
 
 Outputs: ``robustness.json`` (full precision, with the ``settings`` block that comparability checks read),
 ``robustness.csv`` (one row per cell), ``robustness.md`` (the table that is printed), ``per_image.npz`` (with its
-settings as the JSON string array ``settings``), ``manifest.json``, ``cells/``.
+settings as the one-element JSON string array ``settings``), ``manifest.json``, ``cells/``.
 """
 
 from __future__ import annotations
@@ -299,9 +299,10 @@ def _evaluate_cells(cfg: SweepConfig, sweep: Sweep, model, inference: dict[str, 
     from repsep.engine import distributed as dist
     from repsep.engine.inference import evaluate_dataset
     from repsep.metrics import SegEvaluator
-    from repsep.progress import progress_bar
+    from repsep.progress import bars_enabled, progress_bar
 
     main = dist.is_main()
+    shown = main and bars_enabled(progress)  # engine loops get a plain bool: bars only on a terminal
     table = sweep.base.class_table
     transform = EvalTransform(scale=inference["scale"])
     predict_kwargs = {k: inference[k] for k in ("mode", "crop", "stride", "scales", "flip")}
@@ -315,11 +316,11 @@ def _evaluate_cells(cfg: SweepConfig, sweep: Sweep, model, inference: dict[str, 
         if sweep.on_model(cell):
             evaluate_cell(model, clean, evaluator, transform, device=device, batch_size=cfg.corrupt_batch,
                           backend=None if cell == CLEAN else sweep.backend(cell), corruption=cell[0],
-                          severity=cell[1], base_seed=cfg.base_seed, progress=progress if main else False,
+                          severity=cell[1], base_seed=cfg.base_seed, progress=shown,
                           **predict_kwargs)
         else:
             evaluate_dataset(model, sweep.dataset(cell, transform), evaluator, device=device,
-                             num_workers=cfg.workers, progress=progress if main else False, **predict_kwargs)
+                             num_workers=cfg.workers, progress=shown, **predict_kwargs)
         if main:
             save_cell(folder, cell, keys[cell], evaluator)
         dist.barrier()
@@ -359,8 +360,8 @@ def _write_outputs(folder, cfg: SweepConfig, result: dict[str, Any], scores: dic
     write_bytes(folder, "robustness.csv", text.getvalue().encode())
     write_bytes(folder, "robustness.md", format_table(result, cfg.severities).encode())
     ids = saved[CLEAN]["ids"]
-    arrays: dict[str, np.ndarray] = {"ids": np.array(ids, dtype=str), "settings": np.array(dumps_json(
-        result["settings"]))}
+    arrays: dict[str, np.ndarray] = {"ids": np.array(ids, dtype=str), "settings": np.array([dumps_json(
+        result["settings"])])}
     for cell, data in saved.items():
         if data["ids"] != ids:
             raise RuntimeError(f"cell {cell_name(cell)} covers different images than the clean pass")
