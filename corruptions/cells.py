@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import io
 import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +21,7 @@ import numpy as np
 import torch
 
 from repsep.errors import UserError
-from repsep.ownership import OwnedFolder
+from repsep.ownership import MARKER, OwnedFolder
 
 CLEAN = ("clean", 0)
 AREAS = ("intersect", "union", "pred_area", "label_area")
@@ -114,6 +117,29 @@ def save_cell(folder: OwnedFolder, cell: tuple[str, int], key: dict[str, Any], e
     buffer = io.BytesIO()
     torch.save(data, buffer)
     write_bytes(folder, cell_rel(cell), buffer.getvalue())
+
+
+@contextmanager
+def discard_when_nothing_done(folder: OwnedFolder | None, fresh: bool, bookkeeping: tuple[str, ...] = ()
+                              ) -> Iterator[None]:
+    """If the block fails before any result file of a ``fresh`` (new) ``folder`` exists, remove what the command
+    made there (its marker, the ``bookkeeping`` files, empty sub-folders, the folder): a bad input found by the
+    first image leaves nothing behind. Once one result exists, everything is kept for a rerun to continue."""
+    try:
+        yield
+    except BaseException:
+        if folder is not None and fresh and folder.path.is_dir():
+            results = [k for k in folder.files if k not in bookkeeping and (folder.path / k).exists()]
+            if not results and not folder.foreign_files():
+                for key in bookkeeping:
+                    with suppress(FileNotFoundError):
+                        (folder.path / key).unlink()
+                with suppress(FileNotFoundError):
+                    (folder.path / MARKER).unlink()
+                for dirpath, _dirs, _files in sorted(os.walk(folder.path), key=lambda t: -len(t[0])):
+                    with suppress(OSError):
+                        Path(dirpath).rmdir()
+        raise
 
 
 def write_bytes(folder: OwnedFolder, rel: str, data: bytes) -> None:

@@ -36,7 +36,18 @@ import numpy as np
 import torch
 
 from corruptions.backends.base import CorruptionBackend, backend_for, get_backend
-from corruptions.cells import AREAS, CLEAN, cell_key, cell_name, load_cell, mismatch, plan, save_cell, write_bytes
+from corruptions.cells import (
+    AREAS,
+    CLEAN,
+    cell_key,
+    cell_name,
+    discard_when_nothing_done,
+    load_cell,
+    mismatch,
+    plan,
+    save_cell,
+    write_bytes,
+)
 from corruptions.dataset import CorruptedDataset, DatasetView, FromDiskCorrupted, dataset_root
 from corruptions.materialize import ids_sha256
 from corruptions.metrics import load_reference, robustness_summary
@@ -251,7 +262,7 @@ def run_sweep(cfg: SweepConfig, out: str | Path, *, overwrite: bool = False, pro
     folder = None
     context: Any = nullcontext(None)
     if main:  # rank 0 owns the output folder and decides which cells are done
-        remove_stale_temporaries(out)
+        remove_stale_temporaries(out, KIND)
         folder = OwnedFolder.claim(out, KIND, overwrite=overwrite, resume=True, inputs=inputs, create=False)
         if overwrite and folder.files:
             context = replace_result(out, KIND, overwrite=True, inputs=inputs)
@@ -259,10 +270,12 @@ def run_sweep(cfg: SweepConfig, out: str | Path, *, overwrite: bool = False, pro
             for cell in cells:
                 if (problem := mismatch(folder, cell, keys[cell])) is not None:
                     raise UserError(problem)
+            fresh = not out.exists()
             folder.create()
             folder.unfinish()
-            context = nullcontext(folder)
-    with context as folder:
+            context = discard_when_nothing_done(folder, fresh)
+    with context as staging:
+        folder = staging if isinstance(staging, OwnedFolder) else folder
         done = dist.broadcast_object(plan(folder, keys) if main else None)
         params = sum(p.numel() for p in loaded.model.parameters())
         if main:

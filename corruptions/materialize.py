@@ -28,6 +28,7 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
 from corruptions.backends.base import CorruptionBackend, backend_for
+from corruptions.cells import discard_when_nothing_done
 from corruptions.dataset import dataset_root, materialized_relpath
 from corruptions.suite import image_seed
 from repsep.errors import UserError
@@ -182,7 +183,7 @@ def materialize(base, corruptions: Sequence[str], severities: Sequence[int], out
     """
     out = Path(out)
     inputs = [dataset_root(base)]
-    remove_stale_temporaries(out)  # only this command's own, named after a file its marker lists
+    remove_stale_temporaries(out, KIND)  # only this command's own, named after a file its marker lists
     owned = OwnedFolder.claim(out, KIND, overwrite=overwrite, resume=True, inputs=inputs, create=False)
     new = tree_settings(base, backend, base_seed)
     cells = [(c, s) for c in corruptions for s in severities]
@@ -191,9 +192,11 @@ def materialize(base, corruptions: Sequence[str], severities: Sequence[int], out
     if difference is None:
         if old is not None:  # same tree: keep the cells it already has
             new["cells"], new["backend_per_corruption"] = old.get("cells", {}), old.get("backend_per_corruption", {})
+        fresh = not out.exists()
         owned.create()
         owned.unfinish()
-        return _fill(owned, base, cells, backend, new, workers=workers, progress=progress)
+        with discard_when_nothing_done(owned, fresh, (SETTINGS,)):
+            return _fill(owned, base, cells, backend, new, workers=workers, progress=progress)
     if not overwrite:
         raise UserError(f"--out {out}: holds a tree made with other settings ({difference}); pass --overwrite to "
                         "replace it or choose another folder")

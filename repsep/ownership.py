@@ -254,16 +254,17 @@ _TEMP_NAME = re.compile(r"^\.(?P<name>.+)\.[a-z0-9_]{8}\.tmp$")
 """A temporary of :func:`repsep.io.atomic_open` (``tempfile.mkstemp``): ``.<final name>.<8 random>.tmp``."""
 
 
-def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
-    """Delete the temporaries a killed command of this folder left behind, and nothing else.
+def remove_stale_temporaries(path: str | os.PathLike, kind: str) -> list[Path]:
+    """Delete the temporaries a killed ``kind`` command left in its folder ``path``, and nothing else.
 
     Only files named like :func:`repsep.io.atomic_open`'s temporaries of a file the folder's marker lists (or of
     the marker itself) are deleted; any other file, ``.x.tmp`` included, is kept (and is then a foreign file).
-    Returns the deleted paths. A folder without a marker is left alone.
+    Returns the deleted paths. A folder without a marker, or with another kind's, is left alone. Call it before
+    :meth:`OwnedFolder.claim` when resuming (a temporary is otherwise a foreign file).
     """
     root = Path(path)
     marker = _read_marker(root) if root.is_dir() else None
-    if marker is None:
+    if marker is None or marker["kind"] != kind:
         return []
     owned = {*marker["files"], MARKER}
     removed = []

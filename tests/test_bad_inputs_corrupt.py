@@ -253,3 +253,24 @@ def test_materialize_bad_options_and_other_seed(setup, tmp_path, capsys):
     _one_error([*mat, "--seed", "1"], capsys, "holds a tree made with other settings (base_seed: 0 vs 1)")
     assert run_cli([*mat, "--seed", "1", "--overwrite"]) == 0
     assert read_json(tmp_path / "m" / "settings.json")["base_seed"] == 1
+
+
+def test_materialize_disk_full_is_one_line_and_keeps_finished_files(setup, tmp_path, capsys, monkeypatch):
+    tmp, _ = setup
+    out = tmp_path / "m"
+    mat = ["corruptions", "materialize", "--data", f"cityscapes:{tmp / 'cs'}", "--corruptions", "contrast",
+           "--severities", "1", "--out", str(out)]
+    real_fsync = os.fsync
+    victim = f"{IDS[2]}_leftImg8bit.png"
+
+    def full_disk(fd):
+        if victim in os.readlink(f"/proc/self/fd/{fd}"):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", full_disk)
+    _one_error(mat, capsys, f"{victim}: cannot write (No space left on device)")
+    monkeypatch.undo()
+    assert sorted(p.name for p in out.rglob("*.png")) == [f"{IDS[0]}_leftImg8bit.png", f"{IDS[1]}_leftImg8bit.png"]
+    assert not [p for p in out.rglob("*") if p.name.endswith(".tmp")]
+    assert run_cli(mat) == 0 and len(list(out.rglob("*.png"))) == 3

@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import typer
 
 from repsep.cli.options import BACKEND_HELP, CORRUPT_ON_HELP, CORRUPTIONS_HELP, SEVERITIES_HELP
+from repsep.errors import UserError
+
+
+@contextmanager
+def os_errors_as_user_errors(out: Path) -> Iterator[None]:
+    """An OS error the library did not name (disk full while saving a marker, ...) as one error line naming the
+    file (or the output folder); the files written so far are kept."""
+    try:
+        yield
+    except OSError as e:
+        raise UserError(f"{e.filename or out}: {e.strerror or e}") from None
+
 
 corruptions_app = typer.Typer(help="The corruption suite: list it, write corrupted datasets to disk.",
                               no_args_is_help=True)
@@ -50,15 +64,15 @@ def corruptions_materialize_cmd(
     from corruptions.materialize import materialize
     from corruptions.suite import parse_severities, resolve_corruptions
     from repsep.data import open_dataset
-    from repsep.errors import UserError
 
     if not 0 <= workers <= MAX_WORKERS:
         raise UserError(f"--workers {workers}: must be between 0 and {MAX_WORKERS}")
     if not 0 <= seed <= MAX_SEED:
         raise UserError(f"--seed {seed}: must be between 0 and 2**63 - 1")
     names, levels = resolve_corruptions(suite, corruptions), parse_severities(severities)
-    counts = materialize(open_dataset(data, split), names, levels, out, get_backend(backend), base_seed=seed,
-                         workers=workers, overwrite=overwrite)
+    with os_errors_as_user_errors(out):
+        counts = materialize(open_dataset(data, split), names, levels, out, get_backend(backend), base_seed=seed,
+                             workers=workers, overwrite=overwrite)
     print(f"{out}: {counts['written']} images written, {counts['skipped']} already present "
           f"({len(names)} corruptions x {len(levels)} severities)")
 
@@ -123,7 +137,8 @@ def corrupt_cmd(
                       scales=parse_scales(scales) if scales else None, flip=flip or None, workers=workers,
                       corrupt_on=corrupt_on, corrupt_batch=corrupt_batch, cache_gb=cache_gb, scan=scan)
     check_options(cfg)
-    result = run_sweep(cfg, out, overwrite=overwrite)
+    with os_errors_as_user_errors(out):
+        result = run_sweep(cfg, out, overwrite=overwrite)
     if result is not None:
         print(format_table(result, cfg.severities), end="")
         print(f"results: {out}/robustness.json, robustness.csv, robustness.md, per_image.npz")
