@@ -1,5 +1,6 @@
 # Two entry points: `make demo` (the main job on the embedded SynthCity default) and `make test`.
-# Each creates .venv if it is missing and installs the project with its test extras.
+# Each creates .venv if it is missing and installs the exact versions of requirements.lock (torch included), then
+# the project itself without resolving anything again, so every machine gets the same packages.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -12,8 +13,10 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-$(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e ".[test]"
+$(STAMP): pyproject.toml requirements.lock | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps -e .
+	$(BIN)/pip check
 	touch $(STAMP)
 
 venv: $(STAMP)

@@ -6,6 +6,7 @@ as PNG and PDF with fixed metadata, so equal numbers give equal bytes with the s
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -26,26 +27,54 @@ def _pyplot():
     return plt
 
 
+def layer_family(name: str) -> str:
+    """The family of a feature name: ``vit.block3`` -> ``vit.block``, ``pathway.stage2`` -> ``pathway.stage``;
+    names without a trailing number (``sasm``, ``decoder_input``) are their own family."""
+    return re.sub(r"\d+$", "", name)
+
+
+def line_segments(layers: Sequence[str], present: Sequence[str]) -> list[list[int]]:
+    """Runs of x positions (indices into ``layers``) that one line may join: consecutive layers of one family
+    that the model has. A line never spans a layer the model lacks nor joins ViT blocks to pathway stages."""
+    runs: list[list[int]] = []
+    for i, name in enumerate(layers):
+        if name not in present:
+            continue
+        if runs and runs[-1][-1] == i - 1 and layer_family(layers[i - 1]) == layer_family(name):
+            runs[-1].append(i)
+        else:
+            runs.append([i])
+    return runs
+
+
 def plot_similarity_depth(similarity: Stats, layers: Sequence[str]):
-    """Three panels against the layers in ``layers`` order (a model's line joins the layers it has): same-class
-    (dashed) and different-class (solid) mean cosine, patch-wise |cos|, and the rank-collapse residual ratio.
+    """Three panels against the layers in ``layers`` order: same-class (dashed) and different-class (solid) mean
+    cosine, patch-wise |cos|, and the rank-collapse residual ratio. A model's line joins only consecutive layers
+    of one family that it has (ViT blocks, pathway stages, ...; see :func:`line_segments`); dotted vertical
+    lines separate the families, and every y axis names its quantity.
 
     ``similarity[model][layer]`` holds ``same_cos``, ``diff_cos``, ``abs_cos``, ``residual_ratio``.
     """
     plt = _pyplot()
     x = np.arange(len(layers))
     fig, axes = plt.subplots(1, 3, figsize=(max(9.0, 0.45 * len(layers) * 3), 3.2))
-    panels = (("mean cosine (same: dashed, different: solid)", (("same_cos", "--"), ("diff_cos", "-"))),
-              ("patch-wise |cos| (Gong et al.)", (("abs_cos", "-"),)),
-              ("residual ratio ||X - 1 mu^T|| / ||X||", (("residual_ratio", "-"),)))
-    for ax, (title, series) in zip(axes, panels, strict=True):
+    panels = (("mean cosine (same: dashed, different: solid)", "cosine similarity",
+               (("same_cos", "--"), ("diff_cos", "-"))),
+              ("patch-wise |cos| (Gong et al.)", "mean |cos|", (("abs_cos", "-"),)),
+              ("residual ratio ||X - 1 mu^T|| / ||X||", "residual ratio", (("residual_ratio", "-"),)))
+    bounds = [i - 0.5 for i in range(1, len(layers)) if layer_family(layers[i]) != layer_family(layers[i - 1])]
+    for ax, (title, ylabel, series) in zip(axes, panels, strict=True):
         for k, (model, per_layer) in enumerate(similarity.items()):
-            xs = [i for i, name in enumerate(layers) if name in per_layer]
-            for metric, style in series:
-                y = np.asarray([per_layer[layers[i]][metric] for i in xs], dtype=float)
-                label = model if metric in ("diff_cos", "abs_cos", "residual_ratio") else None
-                ax.plot(xs, y, linestyle=style, marker="o", markersize=3, color=f"C{k}", label=label)
+            for n, xs in enumerate(line_segments(layers, list(per_layer))):
+                for metric, style in series:
+                    y = np.asarray([per_layer[layers[i]][metric] for i in xs], dtype=float)
+                    label = model if n == 0 and metric in ("diff_cos", "abs_cos", "residual_ratio") else None
+                    ax.plot(xs, y, linestyle=style, marker="o", markersize=3, color=f"C{k}", label=label)
+        for b in bounds:
+            ax.axvline(b, color="0.7", linestyle=":", linewidth=0.8)
         ax.set_title(title)
+        ax.set_ylabel(ylabel)
+        ax.set_xlabel("layer (depth order)")
         ax.set_xticks(x, layers, rotation=60, ha="right")
         ax.grid(alpha=0.3)
     axes[0].legend(frameon=False)

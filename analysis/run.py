@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from analysis.features import SIMILARITY_METRICS, FeatureStats, LayerResult, collect
+from analysis.naming import model_name_of
 from analysis.tables import Column, Table, to_csv, to_markdown
 from repsep.errors import UserError
 from repsep.io import atomic_write_json, atomic_write_npz, atomic_write_text, refuse_finished_output
@@ -47,8 +48,6 @@ def parse_layers(text: str) -> list[str] | None:
 
 def model_names(paths: Sequence[Path]) -> list[str]:
     """Run names of the checkpoints (``runs/x/model_final.pt`` -> ``x``), made unique with ``-2``, ``-3``."""
-    from analysis.report import model_name_of
-
     names: list[str] = []
     for p in paths:
         base = model_name_of(Path(p))

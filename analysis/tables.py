@@ -1,8 +1,9 @@
 """Result tables and their writers: Markdown (for people), CSV (full precision, for programs), LaTeX (booktabs).
 
 A :class:`Table` holds raw values (str, int, float or None); each writer formats them. Missing values (None or
-NaN) print as an en dash in Markdown/LaTeX and as an empty field in CSV. Output is a pure function of the values,
-so regenerated tables are byte-identical.
+NaN) print as an en dash in Markdown/LaTeX and as an empty field in CSV; :data:`UNDEFINED` marks a value that was
+computed but is undefined (an mIoU over no labelled pixel, a CE against a perfect reference) and prints as the
+word. Output is a pure function of the values, so regenerated tables are byte-identical.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import math
 from dataclasses import dataclass
 
 Value = str | int | float | None
+UNDEFINED = "undefined"
+"""Cell value of a number that exists but is undefined (the table's note says why); not missing, not a number."""
 
 
 @dataclass(frozen=True)
@@ -57,7 +60,7 @@ def format_value(value: Value, fmt: str = "") -> str:
 
 
 def _numeric(table: Table, j: int) -> bool:
-    values = [row[j] for row in table.rows if not _missing(row[j])]
+    values = [row[j] for row in table.rows if not _missing(row[j]) and row[j] != UNDEFINED]
     return bool(values) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
 
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import sys
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass
@@ -35,7 +36,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from corruptions.backends.base import CorruptionBackend, backend_for, get_backend
+from corruptions.backends import CorruptionBackend, backend_for, get_backend
 from corruptions.cells import (
     AREAS,
     CLEAN,
@@ -50,7 +51,7 @@ from corruptions.cells import (
 )
 from corruptions.dataset import CorruptedDataset, DatasetView, FromDiskCorrupted, dataset_root
 from corruptions.materialize import ids_sha256
-from corruptions.metrics import load_reference, robustness_summary
+from corruptions.metrics import check_reference, load_reference, robustness_summary
 from corruptions.suite import group_of
 from repsep.errors import UserError
 from repsep.io import dumps_json
@@ -76,6 +77,7 @@ class SweepConfig:
     backend: str = "reference"
     from_disk: str | None = None
     reference_results: str | None = None
+    allow_mismatch: bool = False  # use a --reference-results swept with other settings (warns)
     num_images: int | None = None
     subset_seed: int = 0
     base_seed: int = 0
@@ -257,6 +259,9 @@ def run_sweep(cfg: SweepConfig, out: str | Path, *, overwrite: bool = False, pro
     settings = sweep_settings(cfg, sweep, model_sha=model_sha, spec=spec, fingerprint=fingerprint, ids=ids,
                               inference=inference)
     keys = {cell: cell_key(settings, cell, sweep.source(cell)) for cell in cells}
+    if reference is not None:  # refuse a reference swept with other settings before any work
+        for line in check_reference(reference, settings, f"this sweep ({out})", allow_mismatch=cfg.allow_mismatch):
+            print(f"warning: --reference-results: {line}", file=sys.stderr)
     inputs = [p for p in (cfg.model, cfg.from_disk, cfg.reference_results) if p is not None] + [dataset_root(base)]
 
     folder = None

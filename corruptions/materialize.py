@@ -27,10 +27,11 @@ import numpy as np
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
-from corruptions.backends.base import CorruptionBackend, backend_for
+from corruptions.backends import CorruptionBackend, backend_for
 from corruptions.cells import discard_when_nothing_done
 from corruptions.dataset import dataset_root, materialized_relpath
 from corruptions.suite import image_seed
+from repsep.comparability import first_difference
 from repsep.errors import UserError
 from repsep.io import atomic_save
 from repsep.manifest import build_manifest, sha256_file
@@ -72,14 +73,6 @@ def tree_settings(base, backend: CorruptionBackend, base_seed: int) -> dict[str,
             "image_ids": ids, "image_ids_sha256": ids_sha256(ids), "num_images": len(ids), "base_seed": base_seed,
             "backend": backend.name, "format": "png", "cells": {}, "backend_per_corruption": {},
             "layout": "<corruption>/<severity>/<path of the clean image relative to the dataset root, as .png>"}
-
-
-def first_difference(old: dict[str, Any], new: dict[str, Any], fields: Sequence[str] = IDENTITY) -> str | None:
-    """``"field: old vs new"`` for the first of ``fields`` that differs, else None."""
-    for field in fields:
-        if old.get(field) != new.get(field):
-            return f"{field}: {old.get(field)} vs {new.get(field)}"
-    return None
 
 
 class _ImageJobs(Dataset):
@@ -188,7 +181,7 @@ def materialize(base, corruptions: Sequence[str], severities: Sequence[int], out
     new = tree_settings(base, backend, base_seed)
     cells = [(c, s) for c in corruptions for s in severities]
     old = owned.read_json(SETTINGS) if owned.has(SETTINGS) else None
-    difference = first_difference(old, new) if old is not None else None
+    difference = first_difference(old, new, IDENTITY) if old is not None else None
     if difference is None:
         if old is not None:  # same tree: keep the cells it already has
             new["cells"], new["backend_per_corruption"] = old.get("cells", {}), old.get("backend_per_corruption", {})

@@ -1,9 +1,4 @@
-"""``repsep-bench report`` on hand-made train/eval/corrupt/analyze folders (files as docs/INTERFACES.md specifies).
-
-Three models share the same per-image unions; the two RSSeg variants gain a fixed number of intersection pixels
-per class in every image and cell, so every mIoU difference is a known constant (+5 and +10 points) and the
-bootstrap intervals collapse onto it.
-"""
+"""``repsep-bench report`` on hand-made train/eval/corrupt/analyze folders (see tests/report_fixtures.py)."""
 
 from __future__ import annotations
 
@@ -14,133 +9,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from report_fixtures import MODELS, N, areas, make_corrupt, make_eval, make_runs, manifest, miou, write
 
-import analysis.report as report
-from analysis.bootstrap import miou_from_sums
-from analysis.features import SIMILARITY_METRICS
+import analysis.report.build as report_build
 from analysis.report import build_report
-from analysis.run import SEPARATION_METRICS
 from analysis.training_curves import fitted_change, last_fifth_change
-from corruptions.metrics import robustness_summary
 from repsep.cli import main
 from repsep.errors import UserError
-
-N = 12
-UNION = np.array([100, 200, 400])  # per image and class
-CELLS = {"gaussian_noise": (1, 2), "shot_noise": (1, 2), "defocus_blur": (1, 2)}
-MODELS = {  # name: (pathway, sasm, dca), intersection gain per class (= +5 or +10 mIoU points)
-    "vit_base": ((False, False, False), np.array([0, 0, 0])),
-    "vit_pathway": ((True, False, False), np.array([5, 10, 20])),
-    "rsseg": ((True, True, True), np.array([10, 20, 40])),
-}
-
-
-def _areas(gain: np.ndarray, drop: float, rng_seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Per-image (intersect, union) [N, 3]: a shared base fraction of the union, minus ``drop``, plus ``gain``."""
-    frac = np.random.default_rng(rng_seed).uniform(0.5, 0.85, size=(N, 3))
-    union = np.tile(UNION, (N, 1))
-    return (np.floor(frac * (1 - drop) * union) + gain).astype(np.int64), union
-
-
-def _miou(intersect: np.ndarray, union: np.ndarray) -> float:
-    return float(miou_from_sums(intersect.sum(0), union.sum(0)))
-
-
-def _write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
-
-
-def _manifest(folder: Path, kind: str, inputs: dict) -> None:
-    _write(folder / "manifest.json", json.dumps({"kind": kind, "command": f"repsep-bench {kind} --out {folder.name}",
-                                                 "config_hash": "abc", "git_commit": "0" * 40, "inputs": inputs}))
-
-
-def make_train(root: Path, name: str, switches: tuple[bool, bool, bool]) -> Path:
-    folder = root / name
-    model = {"name": "rsseg_vit", "backbone": "vit_tiny_patch16_384", **dict(zip(("pathway", "sasm", "dca"),
-                                                                                switches, strict=True))}
-    _write(folder / "config.yaml", yaml.safe_dump({"model": model, "seed": 0, "schedule": {"iters": 1000}}))
-    # val mIoU 30 at iteration 800, then 30 + 0.5 x (number of switches on) at 1000; iteration 1000 is logged
-    # twice (a resumed run) and the last line wins
-    final = 30 + 0.5 * sum(switches)
-    lines = [{"event": "start", "iter": 0}, {"iter": 20, "loss": 2.0}, {"event": "val", "iter": 400, "mIoU": 20.0},
-             {"event": "val", "iter": 800, "mIoU": 30.0}, {"event": "val", "iter": 1000, "mIoU": 99.0},
-             {"event": "val", "iter": 1000, "mIoU": final}]
-    _write(folder / "metrics.jsonl", "".join(json.dumps(line) + "\n" for line in lines))
-    _write(folder / "model_info.json", json.dumps({"params": {"inference": 5_000_000 + 100_000 * sum(switches)},
-                                                   "gmacs": {"total": 1.5}, "image_size": [64, 128]}))
-    _write(folder / "DONE", "")
-    _manifest(folder, "train", {"dataset": "synthcity"})
-    return folder
-
-
-def make_eval(root: Path, name: str, gain: np.ndarray, *, scales=(1.0,), flip=False, ids=None) -> Path:
-    folder = root / f"eval_{name}{'_ms' if flip else ''}"
-    inter, union = _areas(gain, 0.0)
-    miou = _miou(inter, union) + (1.0 if flip else 0.0)
-    _write(folder / "metrics.json", json.dumps({"mIoU": miou, "aAcc": 90.0, "mAcc": 80.0, "model": name,
-                                                "dataset": "synthcity", "mode": "whole", "scales": list(scales),
-                                                "flip": flip, "num_images": N, "per_class": {}}))
-    ids = np.array(ids if ids is not None else [f"img_{i:03d}" for i in range(N)], dtype=str)
-    np.savez(folder / "per_image.npz", ids=ids, intersect=inter, union=union, pred_area=union, label_area=union)
-    _manifest(folder, "eval", {"model": f"runs/{name}/model_final.pt"})
-    return folder
-
-
-def make_corrupt(root: Path, name: str, gain: np.ndarray, order: np.ndarray | None = None) -> Path:
-    folder = root / f"corrupt_{name}"
-    order = np.arange(N) if order is None else order  # image order in the file (matched by id on read)
-    arrays = {"ids": np.array([f"img_{i:03d}" for i in range(N)], dtype=str)[order]}
-    arrays["clean/intersect"], arrays["clean/union"] = (a[order] for a in _areas(gain, 0.0))
-    cells = {}
-    for k, (corruption, severities) in enumerate(CELLS.items()):
-        cells[corruption] = {}
-        for s in severities:
-            inter, union = _areas(gain, 0.1 * s + 0.05 * k)
-            arrays[f"{corruption}/{s}/intersect"], arrays[f"{corruption}/{s}/union"] = inter[order], union[order]
-            cells[corruption][s] = _miou(inter, union)
-    result = robustness_summary(_miou(*_areas(gain, 0.0)), cells, list(CELLS), (1, 2))
-    _write(folder / "robustness.json", json.dumps(result))
-    np.savez(folder / "per_image.npz", **arrays)
-    _manifest(folder, "corrupt", {"model": f"runs/{name}/model_final.pt", "model_sha256": "f" * 64})
-    return folder
-
-
-def make_analyze(root: Path, names: list[str]) -> Path:
-    """An analyze folder comparing ``names``: model ``k`` has abs_cos 0.5 + 0.1 k and ratio 2 + k at every layer."""
-    folder = root / "analyze"
-    layers = ("vit.block1", "decoder_input")
-    settings = {"summary_layer": "decoder_input", "layers": list(layers)}
-    sim = {n: {lay: {"grid": [4, 8], **{m: {"mean": (0.5 + 0.1 * k if m == "abs_cos" else 0.25), "std": 0.0,
-                                           "num_images": N} for m in SIMILARITY_METRICS}} for lay in layers}
-           for k, n in enumerate(names)}
-    sep = {n: {lay: {m: (2.0 + k if m == "ratio" else 12 if m.startswith("num_") else 1.0) for m in SEPARATION_METRICS}
-               for lay in layers} for k, n in enumerate(names)}
-    _write(folder / "similarity.json", json.dumps({"settings": settings, "models": sim}))
-    _write(folder / "separation.json", json.dumps({"settings": settings, "models": sep}))
-    _write(folder / "similarity.csv", "model,layer,abs_cos\n" + "".join(
-        f"{n},{lay},{sim[n][lay]['abs_cos']['mean']}\n" for n in names for lay in layers))
-    _write(folder / "separation.csv", "model,layer,ratio\n" + "".join(
-        f"{n},{lay},{sep[n][lay]['ratio']}\n" for n in names for lay in layers))
-    (folder / "figures").mkdir(parents=True)
-    (folder / "figures" / "similarity_depth.png").write_bytes(b"\x89PNG not really")
-    _write(folder / "figures" / "similarity_depth.txt", "Feature similarity against depth.")
-    _manifest(folder, "analyze", {"checkpoints": {n: {"path": f"runs/{n}/model_final.pt", "sha256": "0"}
-                                                  for n in names}, "data": "synthcity"})
-    return folder
 
 
 @pytest.fixture
 def runs(tmp_path) -> list[Path]:
-    root = tmp_path / "runs"
-    folders = []
-    for name, (switches, gain) in MODELS.items():
-        folders += [make_train(root, name, switches), make_eval(tmp_path, name, gain),
-                    make_corrupt(tmp_path, name, gain)]
-    folders += [make_eval(tmp_path, "rsseg", MODELS["rsseg"][1], scales=(0.5, 1.0, 1.5), flip=True),
-                make_analyze(tmp_path, ["vit_base", "rsseg"])]
-    return folders
+    return make_runs(tmp_path)
 
 
 def _csv(path: Path) -> list[dict[str, str]]:
@@ -152,11 +32,11 @@ def test_report_tables_from_fixture_runs(runs, tmp_path):
     out = tmp_path / "reports" / "demo"
     result = build_report(runs, out, resamples=200)
     assert result.baseline == "vit_base"
-    clean = {name: _miou(*_areas(gain, 0.0)) for name, (_, gain) in MODELS.items()}
+    clean = {name: miou(*areas(gain, 0.0)) for name, (_, gain) in MODELS.items()}
 
     main_rows = _csv(out / "tables" / "main.csv")
     assert [r["model"] for r in main_rows] == list(MODELS)
-    assert [float(r["params (M)"]) for r in main_rows] == [5.0, 5.1, 5.3]
+    assert [float(r["params (M, deployed)"]) for r in main_rows] == [5.0, 5.1, 5.3]
     assert [float(r["mIoU SS"]) for r in main_rows] == list(clean.values())
     assert [r["mIoU MS+flip"] for r in main_rows] == ["", "", repr(clean["rsseg"] + 1.0)]
 
@@ -188,6 +68,8 @@ def test_report_tables_from_fixture_runs(runs, tmp_path):
     for r in unc:  # constant per-image gains: the interval collapses on the known difference
         expected = 5.0 if r["model"] == "vit_pathway" else 10.0
         assert [float(r[k]) for k in ("Δ mIoU", "95% low", "95% high")] == pytest.approx([expected] * 3, abs=1e-9)
+        # issue 18: 12 images (< 20) and one training seed per model: both marks
+        assert (r["images"], r["seeds"], r["marks"]) == ("12", "1", "†‡")
 
     similarity = _csv(out / "tables" / "similarity.csv")
     assert [(r["model"], float(r["abs_cos"])) for r in similarity] == [("vit_base", 0.5), ("rsseg", 0.6)]
@@ -199,15 +81,17 @@ def test_report_tables_from_fixture_runs(runs, tmp_path):
         assert (out / "tables" / f"{stem}.tex").read_text().startswith("% ")
     assert (out / "figures" / "robustness_severity.png").read_bytes()[:4] == b"\x89PNG"
     assert (out / "figures" / "robustness_severity.pdf").read_bytes()[:4] == b"%PDF"
-    assert (out / "figures" / "analyze" / "analyze" / "similarity_depth.png").read_bytes() == b"\x89PNG not really"
+    assert (out / "figures" / "analyze" / "similarity_depth.png").read_bytes() == b"\x89PNG not really"
+    assert not (out / "figures" / "analyze" / "analyze").exists()  # issue 18: the path was doubled
 
     readme = (out / "README.md").read_text()
     for text in ("### Main results", "### Ablation", "### Robustness", "### Paired bootstrap",
                  "](figures/robustness_severity.png)",
                  "![val mIoU vs training iteration](figures/val_miou.png)",
-                 "](figures/analyze/analyze/similarity_depth.png)",
+                 "](figures/analyze/similarity_depth.png)", "Dataset: synthcity (val).",
                  "**vit_base, rsseg** — Feature similarity against depth.", "### Feature similarity at decoder_input",
-                 "## How it was made", "`repsep-bench corrupt --out corrupt_rsseg`"):
+                 "## How it was made", "`repsep-bench corrupt --out corrupt_rsseg`",
+                 "†: fewer than 20 images", "‡: fewer than 2 training seeds"):
         assert text in readme
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["kind"] == "report" and manifest["seeds"] == {"bootstrap": 0}
@@ -223,9 +107,11 @@ def test_report_tables_from_fixture_runs(runs, tmp_path):
 
 def test_report_is_byte_identical_when_rebuilt(runs, tmp_path):
     a, b = build_report(runs, tmp_path / "a", resamples=50).out, build_report(runs, tmp_path / "b", resamples=50).out
-    files = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file() and p.name != "manifest.json")
-    assert len(files) == 28  # 10 tables x (csv, tex), README, report.json, 3 figures x (png, pdf)
-    assert files == sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file() and p.name != "manifest.json")
+    files = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file() and p.name not in ("manifest.json",
+                                                                                           ".repsep-bench.json"))
+    assert len(files) == 28  # 10 tables x (csv, tex), README, report.json, 2 figures x (png, pdf), analyze png + txt
+    assert files == sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file() and p.name not in (
+        "manifest.json", ".repsep-bench.json"))
     for rel in files:
         assert (a / rel).read_bytes() == (b / rel).read_bytes(), rel
 
@@ -240,21 +126,23 @@ def test_bootstrap_matches_images_by_id_not_by_order(tmp_path):
 
 
 def test_different_image_ids_are_a_user_error(tmp_path):
+    other = [f"other_{i}" for i in range(N)]
     folders = [make_eval(tmp_path, "vit_base", MODELS["vit_base"][1]),
-               make_eval(tmp_path, "rsseg", MODELS["rsseg"][1], ids=[f"other_{i}" for i in range(N)])]
-    with pytest.raises(UserError, match="per-image ids differ"):
+               make_eval(tmp_path, "rsseg", MODELS["rsseg"][1], ids=other)]
+    with pytest.raises(UserError, match="differ in image_ids_sha256: .* vs .*; pass --allow-mismatch"):
         build_report(folders, tmp_path / "r", resamples=10)
     assert not (tmp_path / "r").exists()
+    with pytest.raises(UserError, match="per-image ids differ"):  # allowed, the bootstrap still cannot pair them
+        build_report(folders, tmp_path / "r", resamples=10, allow_mismatch=True)
 
 
 def test_existing_report_needs_overwrite(runs, tmp_path):
     out = tmp_path / "r"
     build_report(runs[:2], out, resamples=10)
-    (out / "stale.txt").write_text("old")
-    with pytest.raises(UserError, match="already exists; pass --overwrite"):
+    with pytest.raises(UserError, match="already holds a finished report result; pass --overwrite"):
         build_report(runs, out, resamples=10)
     build_report(runs, out, resamples=10, overwrite=True)
-    assert not (out / "stale.txt").exists() and (out / "tables" / "robustness.csv").is_file()
+    assert (out / "tables" / "robustness.csv").is_file()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
 
@@ -262,7 +150,7 @@ def test_interrupted_report_leaves_no_folder(runs, tmp_path, monkeypatch):
     def fail(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(report, "severity_figure", fail)
+    monkeypatch.setattr(report_build.report_figures, "severity_figure", fail)
     before = sorted(tmp_path.iterdir())
     with pytest.raises(KeyboardInterrupt):
         build_report(runs, tmp_path / "r", resamples=10)
@@ -310,20 +198,22 @@ def test_cli_prints_tables_and_writes_the_folder(runs, tmp_path, capsys):
 
 def test_params_and_switches_come_from_the_train_config_when_no_model_info(tmp_path):
     from repsep.models import build_model
+    from repsep.models.profile import model_info
     from repsep.models.registry import model_config
 
     folders = []
     for name in ("baseline_vit", "rsseg_vit"):
         folder = tmp_path / name
-        _write(folder / "config.yaml", yaml.safe_dump({"model": {"name": name, "size": "tiny", "num_classes": 19,
+        write(folder / "config.yaml", yaml.safe_dump({"model": {"name": name, "size": "tiny", "num_classes": 19,
                                                                  "img_size": [64, 128]}}))
-        _manifest(folder, "train", {})
+        manifest(folder, "train", {})
         folders.append(folder)
     build_report(folders, tmp_path / "r")
     rows = _csv(tmp_path / "r" / "tables" / "main.csv")
     for row, name in zip(rows, ("baseline_vit", "rsseg_vit"), strict=True):
         model = build_model(model_config(name, size="tiny", num_classes=19, img_size=(64, 128))).deploy()
-        assert float(row["params (M)"]) == sum(p.numel() for p in model.parameters()) / 1e6
-        assert float(row["GFLOPs"]) > 0 and row["mIoU SS"] == ""
+        assert float(row["params (M, deployed)"]) == sum(p.numel() for p in model.parameters()) / 1e6
+        info = model_info(model_config(name, size="tiny", num_classes=19, img_size=(64, 128)), (64, 128))
+        assert float(row["GMACs"]) == info["gmacs"]["total"] > 0 and row["mIoU SS"] == ""
     assert "(64x128)" in (tmp_path / "r" / "README.md").read_text()
     assert not (tmp_path / "r" / "tables" / "ablation.csv").exists()  # no mIoU, no ablation

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import pytest
 
 from corruptions.metrics import ReferenceResults, load_reference, robustness_summary
@@ -39,10 +37,35 @@ def test_subset_of_severities_uses_only_those():
     assert r["mPC"] == 50.0 and r["CE"] == pytest.approx({"fog": 100 * 0.5 / 0.4})
 
 
-def test_reference_unchanged_by_corruption_gives_nan_relative_ce():
+def test_reference_unchanged_by_corruption_gives_undefined_relative_ce():
     ref = ReferenceResults(source="ref", clean=60.0, cells={"fog": {1: 60.0, 2: 60.0}})
     r = robustness_summary(80.0, CELLS, ["fog"], [1, 2], reference=ref)
-    assert math.isnan(r["rel_CE"]["fog"]) and r["CE"]["fog"] == pytest.approx(100 * 0.8 / 0.8)
+    assert r["rel_CE"]["fog"] is None and r["CE"]["fog"] == pytest.approx(100 * 0.8 / 0.8)
+    assert "does not rise" in r["rel_CE_undefined"]["fog"]
+    assert r["rel_mCE"] is None and "fog" in r["rel_mCE_undefined"] and r["mCE"] == pytest.approx(100.0)
+
+
+def test_reference_that_improves_is_undefined_not_sign_flipped():
+    ref = ReferenceResults(source="ref", clean=60.0, cells={"fog": {1: 62.0, 2: 61.0}})  # error falls
+    r = robustness_summary(80.0, CELLS, ["fog"], [1, 2], reference=ref)
+    assert r["rel_CE"] == {"fog": None} and "-1.50 mIoU points" in r["rel_CE_undefined"]["fog"]
+
+
+def test_reference_that_barely_degrades_is_flagged_not_10630_percent():
+    # reference: clean 50.0, corrupted 49.9 (0.1 points); model: clean 60, corrupted 49.37: the plain ratio is
+    # 100 * 0.1063 / 0.001 = 10630 %; the rise 0.1 < MIN_REFERENCE_RISE makes it undefined
+    ref = ReferenceResults(source="ref", clean=50.0, cells={"fog": {1: 49.9}})
+    r = robustness_summary(60.0, {"fog": {1: 49.37}}, ["fog"], [1], reference=ref)
+    assert r["rel_CE"] == {"fog": None} and r["rel_mCE"] is None
+    assert "rises only 0.10 mIoU points" in r["rel_CE_undefined"]["fog"]
+    assert r["CE"]["fog"] == pytest.approx(100 * (1 - 0.4937) / (1 - 0.499))  # CE itself is fine
+
+
+def test_perfect_reference_gives_undefined_ce_not_an_exception():
+    ref = ReferenceResults(source="ref", clean=100.0, cells={"fog": {1: 100.0, 2: 100.0}})
+    r = robustness_summary(80.0, CELLS, ["fog"], [1, 2], reference=ref)
+    assert r["CE"] == {"fog": None} and r["mCE"] is None and "perfect" in r["CE_undefined"]["fog"]
+    assert r["rel_CE"] == {"fog": None} and "perfect" in r["mCE_undefined"]
 
 
 def test_missing_cells_are_errors_not_zeros():

@@ -61,3 +61,12 @@ def test_format_value_and_escape():
 def test_row_of_wrong_length_is_rejected():
     with pytest.raises(ValueError, match="2 values for 3 columns"):
         Table("t", "T", (Column("a"), Column("b"), Column("c")), (("x", 1),))
+
+
+def test_undefined_is_a_word_in_a_numeric_column():
+    from analysis.tables import UNDEFINED
+
+    table = Table("t", "T", (Column("model"), Column("mIoU", ".1f")), (("a", 50.0), ("b", UNDEFINED)))
+    assert to_markdown(table).splitlines()[3:6] == ["|:---|---:|", "| a | 50.0 |", "| b | undefined |"]
+    assert to_csv(table) == "model,mIoU\na,50.0\nb,undefined\n"
+    assert "b & undefined" in to_latex(table) and "{lr}" in to_latex(table)

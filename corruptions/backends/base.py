@@ -1,4 +1,4 @@
-"""The corruption backend interface and the plain dict of named backends.
+"""The corruption backend interface (the registry of named backends is :mod:`corruptions.backends.registry`).
 
 A backend turns a clean RGB uint8 image into its corrupted version for one (corruption, severity) with an
 explicit per-image seed: the same (image, corruption, severity, seed) gives the same pixels on every call,
@@ -8,12 +8,9 @@ numpy on CPU) and ``torch`` (batched torch ports, any device).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
-
-from repsep.errors import UserError
 
 if TYPE_CHECKING:
     import torch
@@ -63,36 +60,3 @@ class CorruptionBackend:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r})"
-
-
-def backend_for(backend: CorruptionBackend, corruption: str) -> CorruptionBackend:
-    """The backend that produces ``corruption``: ``backend`` itself, or the reference one where it has no port."""
-    return backend if backend.supports(corruption) else get_backend("reference")
-
-
-def _reference(**kwargs) -> CorruptionBackend:
-    from corruptions.backends.reference import ReferenceBackend
-
-    return ReferenceBackend(**kwargs)
-
-
-def _torch(**kwargs) -> CorruptionBackend:
-    from corruptions.backends.torch_backend import TorchBackend
-
-    return TorchBackend(**kwargs)
-
-
-# Named factories; each imports its module on first use, so the torch backend costs nothing until asked for.
-BACKENDS: dict[str, Callable[..., CorruptionBackend]] = {"reference": _reference, "torch": _torch}
-
-
-def get_backend(name: str, **kwargs) -> CorruptionBackend:
-    """A backend by name (``reference`` or ``torch``); ``kwargs`` go to its constructor (e.g. ``device``)."""
-    if name not in BACKENDS:
-        raise UserError(f"--backend {name!r}: unknown backend; choose from: {', '.join(BACKENDS)}")
-    try:
-        return BACKENDS[name](**kwargs)
-    except ModuleNotFoundError as e:
-        if not (e.name or "").startswith("corruptions.backends"):
-            raise
-        raise UserError(f"--backend {name!r}: its module {e.name} is not available in this installation") from None

@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from corruptions.backends import torch_ops as ops
-from corruptions.backends.base import CorruptionBackend, backend_for
+from corruptions.backends.base import CorruptionBackend
 from corruptions.suite import check_severity, group_of
 from repsep.errors import UserError
 
@@ -422,7 +422,7 @@ class TorchBackend(CorruptionBackend):
     def backend_for(self, corruption: str) -> str:
         """'torch' or 'reference': which backend produces ``corruption``'s pixels."""
         group_of(corruption)  # UserError for an unknown name
-        return backend_for(self, corruption).name
+        return self.name if self.supports(corruption) else self.reference.name
 
     @property
     def reference(self) -> CorruptionBackend:

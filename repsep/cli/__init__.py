@@ -18,6 +18,7 @@ from repsep.cli.data import data_app
 from repsep.cli.evaluate import eval_cmd
 from repsep.cli.models import models_app
 from repsep.cli.report import report_cmd
+from repsep.cli.study import study_cmd
 from repsep.cli.train import train_cmd
 from repsep.errors import EXIT_BAD_INPUT, UserError
 
@@ -36,6 +37,7 @@ app.command("eval")(eval_cmd)
 app.command("corrupt")(corrupt_cmd)
 app.command("analyze")(analyze_cmd)
 app.command("report")(report_cmd)
+app.command("study")(study_cmd)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -91,6 +91,9 @@ def corrupt_cmd(
                                           "dataset, image ids and seed must be this run's)."),
     reference_results: Path | None = typer.Option(None, "--reference-results", help="A reference model's corrupt "
                                                   "output folder (or robustness.json): adds CE, mCE, relative mCE."),
+    allow_mismatch: bool = typer.Option(False, "--allow-mismatch", help="Use a --reference-results swept with other "
+                                        "settings (images, seed, severities, backends, inference); warns instead "
+                                        "of refusing."),
     mode: str | None = typer.Option(None, "--mode", help="whole or slide, as in `eval` (default: the model's "
                                     "training config)."),
     crop: str | None = typer.Option(None, "--crop", help="Slide window HEIGHTxWIDTH (default: the training crop)."),
@@ -131,6 +134,7 @@ def corrupt_cmd(
                       severities=parse_severities(severities), backend=backend,
                       from_disk=None if from_disk is None else str(from_disk),
                       reference_results=None if reference_results is None else str(reference_results),
+                      allow_mismatch=allow_mismatch,
                       num_images=num_images, subset_seed=subset_seed, base_seed=seed, mode=mode,
                       crop=parse_size(crop, "--crop") if crop else None,
                       stride=parse_size(stride, "--stride") if stride else None,

@@ -16,11 +16,18 @@ def report_cmd(
                                         "first one given."),
     seed: int = typer.Option(0, "--seed", help="Seed of the paired bootstrap over images."),
     resamples: int = typer.Option(1000, "--resamples", help="Bootstrap resamples (95% percentile intervals)."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing report folder."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an earlier report in --out (only the files "
+                                   "that report wrote; any other file there is an error)."),
+    allow_mismatch: bool = typer.Option(False, "--allow-mismatch", help="Combine results whose settings differ "
+                                        "(dataset, images, inference, corruption seed, severities, backends) or "
+                                        "that record none; every difference is shown in a warning above the "
+                                        "tables."),
 ) -> None:
     """Combine output folders into README.md tables (+ CSV, LaTeX booktabs), figures and a manifest.
 
-    Tables: main (params, GFLOPs, clean mIoU single- and multi-scale), ablation ladder (baseline -> +pathway ->
+    Results that cannot be compared (another dataset fingerprint, split, images, inference options, precision;
+    for corrupt also base seed, severities or backend per cell) are refused naming the first difference.
+    Tables: main (deployed params, GMACs, clean mIoU single- and multi-scale), ablation ladder (baseline -> +pathway ->
     +SASM -> +DCA), robustness per corruption and group (mPC, rPC, mCE), paired-bootstrap intervals of each
     model's mIoU difference vs the baseline (clean and per corruption group), over-smoothness from analyze.
     The folder is built aside and renamed into place; regenerating it gives byte-identical tables.
@@ -28,7 +35,10 @@ def report_cmd(
     from analysis.report import build_report
     from analysis.tables import to_markdown
 
-    result = build_report(run_dirs, out, baseline=baseline, seed=seed, resamples=resamples, overwrite=overwrite)
+    result = build_report(run_dirs, out, baseline=baseline, seed=seed, resamples=resamples, overwrite=overwrite,
+                          allow_mismatch=allow_mismatch)
+    for warning in result.warnings:
+        typer.echo(f"warning: {warning}", err=True)
     for table in result.tables:
         if table.stem in ("main", "ablation", "robustness_groups", "uncertainty"):
             typer.echo(to_markdown(table))
