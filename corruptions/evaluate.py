@@ -266,19 +266,27 @@ def run_sweep(cfg: SweepConfig, out: str | Path, *, overwrite: bool = False, pro
 
     folder = None
     context: Any = nullcontext(None)
+    problem = None
     if main:  # rank 0 owns the output folder and decides which cells are done
-        remove_stale_temporaries(out, KIND)
-        folder = OwnedFolder.claim(out, KIND, overwrite=overwrite, resume=True, inputs=inputs, create=False)
-        if overwrite and folder.files:
-            context = replace_result(out, KIND, overwrite=True, inputs=inputs)
-        else:
-            for cell in cells:
-                if (problem := mismatch(folder, cell, keys[cell])) is not None:
-                    raise UserError(problem)
-            fresh = not out.exists()
-            folder.create()
-            folder.unfinish()
-            context = discard_when_nothing_done(folder, fresh)
+        try:
+            remove_stale_temporaries(out, KIND)
+            folder = OwnedFolder.claim(out, KIND, overwrite=overwrite, resume=True, inputs=inputs, create=False)
+            if overwrite and folder.files:
+                context = replace_result(out, KIND, overwrite=True, inputs=inputs)
+            else:
+                for cell in cells:
+                    if (problem := mismatch(folder, cell, keys[cell])) is not None:
+                        break
+                else:
+                    fresh = not out.exists()
+                    folder.create()
+                    folder.unfinish()
+                    context = discard_when_nothing_done(folder, fresh)
+        except UserError as e:
+            problem = str(e)
+    problem = dist.broadcast_object(problem)  # every rank stops with rank 0's refusal, none waits for it
+    if problem is not None:
+        raise UserError(problem)
     with context as staging:
         folder = staging if isinstance(staging, OwnedFolder) else folder
         done = dist.broadcast_object(plan(folder, keys) if main else None)
