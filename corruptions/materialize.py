@@ -71,7 +71,8 @@ def tree_settings(base, backend: CorruptionBackend, base_seed: int) -> dict[str,
     ids = [base.image_id(i) for i in range(len(base))]
     return {"dataset": base.spec, "dataset_fingerprint": base.fingerprint(), "split": base.split,
             "image_ids": ids, "image_ids_sha256": ids_sha256(ids), "num_images": len(ids), "base_seed": base_seed,
-            "backend": backend.name, "format": "png", "cells": {}, "backend_per_corruption": {},
+            "backend": backend.name, "format": "png", "cells": {}, "corruptions": [], "severities": [],
+            "backend_per_corruption": {},
             "layout": "<corruption>/<severity>/<path of the clean image relative to the dataset root, as .png>"}
 
 
@@ -151,6 +152,8 @@ def _fill(owned: OwnedFolder, base, cells: list[tuple[str, int]], backend: Corru
         settings["cells"][c] = sorted({*settings["cells"][c], s})
         settings["backend_per_corruption"][c] = backend_for(backend, c).name
     settings["cells"] = dict(sorted(settings["cells"].items()))
+    settings["corruptions"] = list(settings["cells"])
+    settings["severities"] = sorted({s for levels in settings["cells"].values() for s in levels})
     settings["backend_per_corruption"] = dict(sorted(settings["backend_per_corruption"].items()))
     owned.write_json(SETTINGS, settings)
     config = {k: v for k, v in settings.items() if k != "image_ids"}

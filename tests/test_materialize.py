@@ -43,6 +43,7 @@ def test_layout_pixels_and_manifest(base, tmp_path):
     assert settings["cells"] == {"contrast": [1, 4], "impulse_noise": [1, 4]} and settings["base_seed"] == 0
     assert settings["dataset_fingerprint"] == base.fingerprint() and settings["image_ids"] == list(IDS)
     assert settings["backend"] == "reference" and settings["split"] == "val"
+    assert settings["corruptions"] == ["contrast", "impulse_noise"] and settings["severities"] == [1, 4]
     marker = read_json(tmp_path / MARKER)
     assert marker["kind"] == "materialize" and marker["finished"] and set(marker["files"]) == {
         *files, "manifest.json", "settings.json"}
