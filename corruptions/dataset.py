@@ -1,6 +1,6 @@
 """Corrupted views of a segmentation dataset, following the ``repsep.data`` dataset contract.
 
-- :class:`DatasetView`: the base dataset, optionally its first ``num_images`` (quick runs).
+- :class:`DatasetView`: the base dataset, or the samples at some of its indices (seeded subsets for quick runs).
 - :class:`CorruptedDataset`: corrupts each image on the fly with the seed
   ``image_seed(id, corruption, severity, base_seed)``, so the pixels do not depend on worker count or order.
 - :class:`FromDiskCorrupted`: reads images written by :func:`corruptions.materialize.materialize`.
@@ -10,38 +10,43 @@ Labels are always the base dataset's (corruptions do not move labels; elastic/zo
 
 from __future__ import annotations
 
+import io
 import os
+from collections.abc import Sequence
 from pathlib import Path
+
+import numpy as np
 
 from corruptions.backends.base import CorruptionBackend
 from corruptions.suite import check_severity, group_of, image_seed
-from repsep.data.base import Sample, SampleDataset, read_image
+from repsep.data.base import Sample, SampleDataset
 from repsep.errors import UserError
 
 
 class DatasetView(SampleDataset):
-    """The first ``num_images`` samples of ``base`` (all when None) with the dataset contract.
+    """The samples ``indices`` of ``base`` (all when None; e.g. :func:`repsep.data.subset.subset_indices`) with the
+    dataset contract: view index ``k`` is base index ``indices[k]``.
 
     ``transform`` starts as the base's and may be replaced; ``class_table``, ``spec`` and ``split`` are the base's.
     """
 
-    def __init__(self, base, num_images: int | None = None) -> None:
-        if num_images is not None and num_images < 1:
-            raise UserError(f"--num-images {num_images}: must be at least 1")
+    def __init__(self, base, indices: Sequence[int] | None = None) -> None:
         self.base = base
-        self.length = len(base) if num_images is None else min(num_images, len(base))
+        self.indices = list(range(len(base))) if indices is None else [int(i) for i in indices]
+        if any(not 0 <= i < len(base) for i in self.indices):
+            raise ValueError(f"indices outside 0..{len(base) - 1}")
         self.class_table = base.class_table
         self.spec = base.spec
         self.split = base.split
         self.transform = base.transform
 
     def __len__(self) -> int:
-        return self.length
+        return len(self.indices)
 
     def _index(self, index: int) -> int:
-        if not 0 <= index < self.length:
-            raise IndexError(f"index {index} out of range for {self.length} images")
-        return index
+        if not 0 <= index < len(self.indices):
+            raise IndexError(f"index {index} out of range for {len(self.indices)} images")
+        return self.indices[index]
 
     def image_id(self, index: int) -> str:
         return self.base.image_id(self._index(index))
@@ -55,8 +60,8 @@ class CorruptedDataset(DatasetView):
     """``base`` with every image corrupted by ``backend`` at (``corruption``, ``severity``), labels unchanged."""
 
     def __init__(self, base, corruption: str, severity: int, backend: CorruptionBackend, base_seed: int = 0,
-                 num_images: int | None = None) -> None:
-        super().__init__(base, num_images)
+                 indices: Sequence[int] | None = None) -> None:
+        super().__init__(base, indices)
         group_of(corruption)
         if not backend.supports(corruption):
             raise UserError(f"--backend {backend.name}: does not implement {corruption}")
@@ -89,26 +94,43 @@ def materialized_relpath(base, index: int, root: Path) -> Path:
 
 
 class FromDiskCorrupted(DatasetView):
-    """Corrupted images read from ``root/<corruption>/<severity>/`` (a materialized tree), labels from ``base``."""
+    """Corrupted images read from ``tree/<corruption>/<severity>/`` (a materialized tree), labels from ``base``.
 
-    def __init__(self, base, root: str | Path, corruption: str, severity: int, num_images: int | None = None) -> None:
-        super().__init__(base, num_images)
+    ``tree`` is the tree's :class:`~repsep.ownership.OwnedFolder` (kind ``materialize``); every image is read with
+    its recorded sha256 checked, so a file edited or replaced since it was written is one error naming it.
+    """
+
+    def __init__(self, base, tree, corruption: str, severity: int, indices: Sequence[int] | None = None) -> None:
+        super().__init__(base, indices)
         group_of(corruption)
         self.corruption = corruption
         self.severity = check_severity(severity)
-        self.folder = Path(root) / corruption / str(severity)
+        self.tree = tree
+        self.folder = Path(tree.path) / corruption / str(severity)
         if not self.folder.is_dir():
             raise UserError(f"{self.folder}: not found; write it with `repsep-bench corruptions materialize "
-                            f"--corruptions {corruption} --severities {severity} --out {root}`")
+                            f"--corruptions {corruption} --severities {severity} --out {tree.path}`")
         self._base_root = dataset_root(base)
 
+    def relpath(self, index: int) -> Path:
+        """The image's path relative to the tree root."""
+        rel = materialized_relpath(self.base, self._index(index), self._base_root)
+        return Path(self.corruption) / str(self.severity) / rel
+
     def image_path(self, index: int) -> Path:
-        return self.folder / materialized_relpath(self.base, self._index(index), self._base_root)
+        return Path(self.tree.path) / self.relpath(index)
 
     def load(self, index: int) -> Sample:
+        from PIL import Image
+
         sample = super().load(index)
         path = self.image_path(index)
-        image = read_image(path)
+        data = self.tree.read_bytes(self.relpath(index))
+        try:
+            with Image.open(io.BytesIO(data)) as img:
+                image = np.asarray(img.convert("RGB"), dtype=np.uint8)
+        except OSError as e:
+            raise UserError(f"{path}: unreadable corrupted image ({e})") from None
         if image.shape != sample["image"].shape:
             raise UserError(f"{path}: image is {image.shape[1]}x{image.shape[0]} but the clean image is "
                             f"{sample['image'].shape[1]}x{sample['image'].shape[0]}")

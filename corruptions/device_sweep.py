@@ -180,15 +180,15 @@ def evaluate_cell(model: nn.Module, samples: Iterable[CleanSample], evaluator, t
 
     Returns ``evaluator``.
     """
-    from tqdm import tqdm
+    from repsep.progress import progress_bar
 
     device = torch.device(device)
     was_training = model.training
     model.eval()
     evaluator.reset()
     total = len(samples) if hasattr(samples, "__len__") else None
-    bar = tqdm(total=total, desc="eval", unit="img", leave=False, dynamic_ncols=True,
-               disable=(not dist.is_main()) if progress is None else not progress)
+    bar = progress_bar(total=total, wanted=progress if dist.is_main() else False, desc="eval", unit="img",
+                       leave=False)
     for batch, images in corrupted_batches(samples, backend, corruption, severity, base_seed, device, batch_size):
         inputs = model_inputs(images, transform)
         for k, sample in enumerate(batch):

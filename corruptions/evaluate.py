@@ -9,18 +9,26 @@ writes. A finished cell's confusion matrix and per-image areas are saved atomica
 when the sweep is run again (whatever its ``corrupt_on`` on CPU; on a GPU the torch backend's pixels depend on the
 device, see :meth:`Sweep.source`), so an interrupted sweep, rerun, gives the same results as an uninterrupted one.
 
-Outputs (``--out``): ``robustness.json`` (full precision), ``robustness.csv`` (one row per cell), ``robustness.md``
-(the table that is printed), ``per_image.npz``, ``manifest.json``.
+The output folder (default ``<model folder>/corrupt``) is an owned folder of kind ``corrupt``
+(:mod:`repsep.ownership`): a rerun with the same settings reuses its cells; cells made with other settings (another
+model, dataset, image subset, seed, backend, precision or inference setting) are refused naming the differing
+field, unless ``overwrite``: then the whole result is rebuilt beside the old one and swapped in when it succeeded.
+The inputs are checked before any cell is computed (:func:`repsep.data.scan.scan_split` over the evaluated images,
+at least 32x32 pixels where images are corrupted).
+
+Outputs: ``robustness.json`` (full precision, with the ``settings`` block that comparability checks read),
+``robustness.csv`` (one row per cell), ``robustness.md`` (the table that is printed), ``per_image.npz`` (with its
+settings as the one-element JSON string array ``settings``), ``manifest.json``, ``cells/``.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -29,15 +37,32 @@ import numpy as np
 import torch
 
 from corruptions.backends import CorruptionBackend, backend_for, get_backend
-from corruptions.dataset import CorruptedDataset, DatasetView, FromDiskCorrupted
+from corruptions.cells import (
+    AREAS,
+    CLEAN,
+    cell_key,
+    cell_name,
+    discard_when_nothing_done,
+    load_cell,
+    mismatch,
+    plan,
+    save_cell,
+    write_bytes,
+)
+from corruptions.dataset import CorruptedDataset, DatasetView, FromDiskCorrupted, dataset_root
+from corruptions.materialize import ids_sha256
 from corruptions.metrics import check_reference, load_reference, robustness_summary
 from corruptions.suite import group_of
 from repsep.errors import UserError
-from repsep.io import atomic_save, atomic_write_json, atomic_write_npz, atomic_write_text
+from repsep.io import dumps_json
 
-CLEAN = ("clean", 0)
+KIND = "corrupt"
 CORRUPT_ON = ("auto", "model", "workers")
-AREAS = ("intersect", "union", "pred_area", "label_area")
+SCAN = ("full", "headers")
+PRECISION = "fp32"
+MAX_CORRUPT_BATCH = 4096
+MAX_WORKERS = 256
+MAX_SEED = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -54,62 +79,39 @@ class SweepConfig:
     reference_results: str | None = None
     allow_mismatch: bool = False  # use a --reference-results swept with other settings (warns)
     num_images: int | None = None
+    subset_seed: int = 0
     base_seed: int = 0
-    workers: int = 0
+    # inference options (None: the model's run config, see repsep.engine.inference.resolve_settings)
+    mode: str | None = None
+    crop: tuple[int, int] | None = None
+    stride: tuple[int, int] | None = None
+    scales: tuple[float, ...] | None = None
+    flip: bool | None = None
     # How the sweep runs; none of these changes its numbers, so none is part of a cell's cache key.
+    workers: int = 0
     corrupt_on: str = "auto"
     corrupt_batch: int = 8
     cache_gb: float = 8.0
+    scan: str = "full"
 
 
-def cell_name(cell: tuple[str, int]) -> str:
-    return "clean" if cell == CLEAN else f"{cell[0]}-{cell[1]}"
-
-
-def _cell_key(cfg: SweepConfig, model_sha: str, spec: str, cell: tuple[str, int], source: str) -> dict[str, Any]:
-    """What a cached cell must match to be reused (not the worker count, world size, ``corrupt_on``, batch or cache
-    size: they do not change it; ``source`` names the device where that does, e.g. ``torch:cuda``)."""
-    return {"model_sha256": model_sha, "dataset": spec, "split": cfg.split, "num_images": cfg.num_images,
-            "base_seed": cfg.base_seed, "cell": cell_name(cell), "source": source}
-
-
-def _load_cell(path: Path, key: dict[str, Any]) -> dict[str, Any] | None:
-    """A saved cell if it exists; UserError if it was computed for a different run."""
-    if not path.is_file():
-        return None
-    try:
-        saved = torch.load(path, map_location="cpu", weights_only=True)
-        saved_key = json.loads(saved["key"])
-    except Exception as e:  # a corrupt cache file is bad input, not a crash
-        raise UserError(f"{path}: unreadable saved cell ({e}); delete it to recompute") from None
-    if saved_key != key:
-        diff = sorted(k for k in key if saved_key.get(k) != key[k])
-        raise UserError(f"{path}: saved by a different run (differs in {', '.join(diff)}); use another --out "
-                        f"or delete {path.parent}")
-    return saved
-
-
-def _save_cell(path: Path, key: dict[str, Any], evaluator) -> dict[str, Any]:
-    per_image = evaluator.per_image()
-    cell = {"key": json.dumps(key, sort_keys=True), "conf": evaluator.conf.clone(),
-            "ids": [str(i) for i in per_image["ids"]],
-            "areas": torch.from_numpy(np.stack([per_image[a] for a in AREAS], axis=1))}
-    atomic_save(path, lambda f: torch.save(cell, f))
-    return cell
-
-
-def eval_settings(train_config: dict[str, Any]) -> dict[str, Any]:
-    """The model's own validation inference settings (the ``eval`` section of its training config): ``mode``,
-    ``crop``, ``stride``, ``scales``, ``flip`` for :func:`~repsep.engine.inference.predict` and the resize ``scale``.
-    """
-    e = train_config.get("eval") or {}
-
-    def pair(v):
-        return None if v is None else tuple(int(x) for x in v)
-
-    return {"mode": e.get("mode", "whole"), "crop": pair(e.get("crop")), "stride": pair(e.get("stride")),
-            "scale": pair(e.get("scale")), "scales": tuple(float(x) for x in e.get("scales", (1.0,))),
-            "flip": bool(e.get("flip", False))}
+def check_options(cfg: SweepConfig) -> None:
+    """UserError naming the first option of ``cfg`` out of range (before anything is loaded)."""
+    if cfg.corrupt_on not in CORRUPT_ON:
+        raise UserError(f"--corrupt-on {cfg.corrupt_on!r}: choose from: {', '.join(CORRUPT_ON)}")
+    if cfg.scan not in SCAN:
+        raise UserError(f"--scan {cfg.scan!r}: choose from: {', '.join(SCAN)}")
+    if not 1 <= cfg.corrupt_batch <= MAX_CORRUPT_BATCH:
+        raise UserError(f"--corrupt-batch {cfg.corrupt_batch}: must be between 1 and {MAX_CORRUPT_BATCH}")
+    if not (math.isfinite(cfg.cache_gb) and cfg.cache_gb >= 0):
+        raise UserError(f"--cache-gb {cfg.cache_gb}: must be a finite number of GiB, 0 or more")
+    if not 0 <= cfg.workers <= MAX_WORKERS:
+        raise UserError(f"--workers {cfg.workers}: must be between 0 and {MAX_WORKERS}")
+    if cfg.num_images is not None and cfg.num_images < 1:
+        raise UserError(f"--num-images {cfg.num_images}: must be at least 1")
+    for option, value in (("--seed", cfg.base_seed), ("--subset-seed", cfg.subset_seed)):
+        if not 0 <= value <= MAX_SEED:
+            raise UserError(f"{option} {value}: must be between 0 and 2**63 - 1")
 
 
 def is_batched(backend: CorruptionBackend) -> bool:
@@ -122,15 +124,17 @@ class Sweep:
 
     Args:
         device: the model's device (where the ``model`` path corrupts).
+        indices: the evaluated images of ``base`` (all when None).
+        tree: with ``--from-disk``, the materialized tree's owned folder and its ``settings.json``.
     """
 
-    def __init__(self, cfg: SweepConfig, base, device: torch.device | str = "cpu") -> None:
-        if cfg.corrupt_on not in CORRUPT_ON:
-            raise UserError(f"--corrupt-on {cfg.corrupt_on!r}: choose from: {', '.join(CORRUPT_ON)}")
-        if cfg.corrupt_batch < 1 or cfg.cache_gb < 0:
-            raise UserError(f"--corrupt-batch {cfg.corrupt_batch} / --cache-gb {cfg.cache_gb}: must be >= 1 / >= 0")
+    def __init__(self, cfg: SweepConfig, base, device: torch.device | str = "cpu",
+                 indices: Sequence[int] | None = None, tree: tuple[Any, dict[str, Any]] | None = None) -> None:
+        check_options(cfg)
         self.cfg = cfg
         self.base = base
+        self.indices = list(range(len(base))) if indices is None else list(indices)
+        self.tree = tree
         self.device = torch.device(device)
         self.backends: dict[str, CorruptionBackend] = {}
         if cfg.from_disk is None:
@@ -151,53 +155,84 @@ class Sweep:
         """Whether ``cell`` runs the device path (clean does whenever the run's batched cells do)."""
         return self.corrupt_on == "model" and (cell == CLEAN or is_batched(self.backend(cell)))
 
-    def source(self, cell: tuple[str, int]) -> str:
-        """``reference``/``torch`` (the backend that corrupts this cell) or ``disk:<DIR>``; clean is ``clean``.
-
-        A cell corrupted on a device other than the CPU is ``<backend>:<device type>`` (e.g. ``torch:cuda``): the
-        torch backend's random draws and float arithmetic there give other pixels than on the CPU.
-        """
+    def used(self, cell: tuple[str, int]) -> str:
+        """What really corrupted ``cell``: ``reference``, ``torch`` or ``torch:cuda`` (a cell corrupted on a device
+        other than the CPU: the torch backend's random draws and float arithmetic there give other pixels), for a
+        cell read from disk the backend that wrote the tree; clean is ``clean``."""
         if cell == CLEAN:
             return "clean"
         if self.cfg.from_disk is not None:
-            return f"disk:{Path(self.cfg.from_disk).resolve()}"
+            return str(self.tree[1].get("backend_per_corruption", {}).get(cell[0], "unknown"))
         name = self.backend(cell).name
         return f"{name}:{self.device.type}" if self.on_model(cell) and self.device.type != "cpu" else name
 
+    def source(self, cell: tuple[str, int]) -> str:
+        """:meth:`used`, as ``disk:<backend>`` for a cell read from a materialized tree."""
+        used = self.used(cell)
+        return f"disk:{used}" if self.cfg.from_disk is not None and cell != CLEAN else used
+
     def dataset(self, cell: tuple[str, int], transform) -> DatasetView:
         corruption, severity = cell
-        n = self.cfg.num_images
         if cell == CLEAN:
-            ds = DatasetView(self.base, n)
+            ds = DatasetView(self.base, self.indices)
         elif self.cfg.from_disk is not None:
-            ds = FromDiskCorrupted(self.base, self.cfg.from_disk, corruption, severity, n)
+            ds = FromDiskCorrupted(self.base, self.tree[0], corruption, severity, self.indices)
         else:
-            ds = CorruptedDataset(self.base, corruption, severity, self.backend(cell), self.cfg.base_seed, n)
+            ds = CorruptedDataset(self.base, corruption, severity, self.backend(cell), self.cfg.base_seed,
+                                  self.indices)
         ds.transform = transform
         return ds
 
 
-def run_sweep(cfg: SweepConfig, out: str | Path, *, progress: bool | None = None) -> dict[str, Any] | None:
+def sweep_settings(cfg: SweepConfig, sweep: Sweep, *, model_sha: str, spec: str, fingerprint: str,
+                   ids: Sequence[str], inference: dict[str, Any]) -> dict[str, Any]:
+    """The ``settings`` block of ``robustness.json`` (the comparability contract of eval / corrupt / analyze)."""
+    whole = len(ids) == len(sweep.base)
+    return {
+        "model_sha256": model_sha, "dataset": spec, "dataset_fingerprint": fingerprint, "split": cfg.split,
+        "image_ids_sha256": ids_sha256(ids), "num_images": len(ids), "subset_seed": None if whole else cfg.subset_seed,
+        "inference": {"mode": inference["mode"], "crop": _list(inference["crop"]), "stride": _list(inference["stride"]),
+                      "scales": [float(s) for s in inference["scales"]], "flip": bool(inference["flip"])},
+        "precision": PRECISION, "base_seed": cfg.base_seed, "severities": list(cfg.severities),
+        "corruptions": list(cfg.corruptions), "backend": cfg.backend,
+        "cell_backends": {f"{c}/{s}": sweep.used((c, s)) for c in cfg.corruptions for s in cfg.severities},
+    }
+
+
+def _list(pair) -> list[int] | None:
+    return None if pair is None else [int(v) for v in pair]
+
+
+def _say(message: str) -> None:
+    print(message, flush=True)
+
+
+def run_sweep(cfg: SweepConfig, out: str | Path, *, overwrite: bool = False, progress: bool | None = None,
+              log: Callable[[str], None] = _say) -> dict[str, Any] | None:
     """Evaluate clean + every cell of ``cfg``, write the outputs into ``out`` (rank 0) and return the result.
 
-    Returns the ``robustness.json`` dict on rank 0 and None on other ranks.
+    Everything is checked before the first cell: options, model, dataset (scanned), the output folder (owned,
+    cells fitting these settings unless ``overwrite``) and a ``--from-disk`` tree. Returns the
+    ``robustness.json`` dict on rank 0 and None on other ranks.
     """
-    from tqdm import tqdm
-
-    from corruptions.device_sweep import CleanShard, evaluate_cell
+    from corruptions.backends.reference import MIN_SIDE
+    from corruptions.materialize import check_tree, open_tree
     from repsep.data import open_dataset
-    from repsep.data.transforms import EvalTransform
+    from repsep.data.scan import scan_split
+    from repsep.data.subset import subset_indices
     from repsep.engine import distributed as dist
     from repsep.engine.checkpoint import load_model
-    from repsep.engine.inference import evaluate_dataset
-    from repsep.manifest import build_manifest, sha256_file
-    from repsep.metrics import SegEvaluator, segmentation_metrics
+    from repsep.engine.inference import resolve_settings
+    from repsep.manifest import sha256_file
+    from repsep.ownership import OwnedFolder, remove_stale_temporaries, replace_result
 
     out = Path(out)
     if not cfg.corruptions:
         raise UserError("--corruptions: nothing to evaluate")
+    check_options(cfg)
     reference = load_reference(cfg.reference_results) if cfg.reference_results else None
     device = dist.init_from_env()
+    main = dist.is_main()
     loaded = load_model(cfg.model, map_location=device)
     model_sha = sha256_file(cfg.model)
     spec = cfg.data or loaded.dataset_spec
@@ -205,78 +240,142 @@ def run_sweep(cfg: SweepConfig, out: str | Path, *, progress: bool | None = None
     if base.class_table.num_classes != loaded.class_table.num_classes:
         raise UserError(f"--data {spec}: {base.class_table.num_classes} classes, but the model {cfg.model} predicts "
                         f"{loaded.class_table.num_classes} ({loaded.class_table.name})")
-    sweep = Sweep(cfg, base, device)
-    settings = eval_settings(loaded.train_config)
-    transform = EvalTransform(scale=settings["scale"])
-    predict_kwargs = {k: settings[k] for k in ("mode", "crop", "stride", "scales", "flip")}
+    inference = resolve_settings(loaded.train_config, mode=cfg.mode, crop=cfg.crop, stride=cfg.stride,
+                                 scales=cfg.scales, flip=cfg.flip)
+    indices = subset_indices(base, cfg.num_images, cfg.subset_seed)
+    if main and cfg.num_images is not None and cfg.num_images > len(base):
+        log(f"--num-images {cfg.num_images}: {spec} {cfg.split} has only {len(base)} images; evaluating all "
+            f"{len(base)}")
+    ids = [base.image_id(i) for i in indices]
     cells = [CLEAN] + [(c, s) for c in cfg.corruptions for s in cfg.severities]
-    cells_dir = out / "cells"
-    keys = {cell: _cell_key(cfg, model_sha, spec, cell, sweep.source(cell)) for cell in cells}
-    compared = _reference_settings(cfg, base, sweep, settings)
+    tree = None
+    if cfg.from_disk is not None:
+        tree = open_tree(cfg.from_disk)
+        check_tree(cfg.from_disk, tree[1], base, ids, cfg.base_seed, cells[1:])
+    sweep = Sweep(cfg, base, device, indices, tree)
+    scan_split(base, indices=indices, full=cfg.scan == "full",
+               min_size=None if cfg.from_disk is not None else (MIN_SIDE, MIN_SIDE), progress=progress)
+    fingerprint = base.fingerprint()
+    settings = sweep_settings(cfg, sweep, model_sha=model_sha, spec=spec, fingerprint=fingerprint, ids=ids,
+                              inference=inference)
+    keys = {cell: cell_key(settings, cell, sweep.source(cell)) for cell in cells}
     if reference is not None:  # refuse a reference swept with other settings before any work
-        for line in check_reference(reference, compared, f"this sweep ({out})", allow_mismatch=cfg.allow_mismatch):
+        for line in check_reference(reference, settings, f"this sweep ({out})", allow_mismatch=cfg.allow_mismatch):
             print(f"warning: --reference-results: {line}", file=sys.stderr)
+    inputs = [p for p in (cfg.model, cfg.from_disk, cfg.reference_results) if p is not None] + [dataset_root(base)]
+
+    folder = None
+    context: Any = nullcontext(None)
+    problem = None
+    if main:  # rank 0 owns the output folder and decides which cells are done
+        try:
+            remove_stale_temporaries(out, KIND)
+            folder = OwnedFolder.claim(out, KIND, overwrite=overwrite, resume=True, inputs=inputs, create=False)
+            if overwrite and folder.files:
+                context = replace_result(out, KIND, overwrite=True, inputs=inputs)
+            else:
+                for cell in cells:
+                    if (problem := mismatch(folder, cell, keys[cell])) is not None:
+                        break
+                else:
+                    fresh = not out.exists()
+                    folder.create()
+                    folder.unfinish()
+                    context = discard_when_nothing_done(folder, fresh)
+        except UserError as e:
+            problem = str(e)
+    problem = dist.broadcast_object(problem)  # every rank stops with rank 0's refusal, none waits for it
+    if problem is not None:
+        raise UserError(problem)
+    with context as staging:
+        folder = staging if isinstance(staging, OwnedFolder) else folder
+        done = dist.broadcast_object(plan(folder, keys) if main else None)
+        params = sum(p.numel() for p in loaded.model.parameters())
+        if main:
+            log(f"corrupt: device {device} x{dist.world_size()}, {len(ids)} images ({spec} {cfg.split}"
+                + (f", subset seed {cfg.subset_seed}" if settings["subset_seed"] is not None else "") + "), "
+                f"{len(cells)} cells ({len(done)} reused), backend {cfg.backend}"
+                + (f" from disk {cfg.from_disk}" if cfg.from_disk else "") + f", corrupt-on {sweep.corrupt_on}, "
+                f"batch {cfg.corrupt_batch}, inference {_describe(settings['inference'])}, weights {cfg.model} "
+                f"(sha256 {model_sha[:12]}, {params / 1e6:.2f} M params) -> {out}")
+        _evaluate_cells(cfg, sweep, loaded.model, inference, cells, done, folder, keys, device, progress)
+        if not main:
+            return None
+        saved = {cell: load_cell(folder, cell, keys[cell]) for cell in cells}
+        result, scores = _result(cfg, sweep, settings, inference, saved, reference, spec)
+        _write_outputs(folder, cfg, result, scores, saved, model_sha, spec)
+        folder.finish()
+    return result
+
+
+def _describe(inference: dict[str, Any]) -> str:
+    text = inference["mode"]
+    if inference["mode"] == "slide":
+        text += f" {inference['crop'][0]}x{inference['crop'][1]}/{inference['stride'][0]}x{inference['stride'][1]}"
+    if inference["scales"] != [1.0]:
+        text += f", scales {','.join(map(str, inference['scales']))}"
+    return text + (", flip" if inference["flip"] else "")
+
+
+def _evaluate_cells(cfg: SweepConfig, sweep: Sweep, model, inference: dict[str, Any], cells, done, folder, keys,
+                    device, progress) -> None:
+    """Compute every cell not in ``done``; rank 0 saves each as soon as it is finished."""
+    from corruptions.device_sweep import CleanShard, evaluate_cell
+    from repsep.data.transforms import EvalTransform
+    from repsep.engine import distributed as dist
+    from repsep.engine.inference import evaluate_dataset
+    from repsep.metrics import SegEvaluator
+    from repsep.progress import bars_enabled, progress_bar
+
     main = dist.is_main()
-    # rank 0 decides which cells are done (and validates them), so every rank skips the same ones
-    done = dist.broadcast_object(
-        [cell for cell in cells if main and _load_cell(cells_dir / f"{cell_name(cell)}.pt", keys[cell]) is not None])
-    evaluator = SegEvaluator(base.class_table.num_classes, base.class_table.ignore_index, base.class_table.classes)
-    clean = CleanShard(DatasetView(base, cfg.num_images), device, cfg.workers, int(cfg.cache_gb * 2**30))
-    bar = tqdm(cells, desc="cells", unit="cell", disable=(not main) if progress is None else not progress,
-               dynamic_ncols=True)
+    shown = main and bars_enabled(progress)  # engine loops get a plain bool: bars only on a terminal
+    table = sweep.base.class_table
+    transform = EvalTransform(scale=inference["scale"])
+    predict_kwargs = {k: inference[k] for k in ("mode", "crop", "stride", "scales", "flip")}
+    evaluator = SegEvaluator(table.num_classes, table.ignore_index, table.classes)
+    clean = CleanShard(DatasetView(sweep.base, sweep.indices), device, cfg.workers, int(cfg.cache_gb * 2**30))
+    bar = progress_bar(cells, wanted=progress, desc="cells", unit="cell")
     for cell in bar:
         bar.set_postfix_str(cell_name(cell))
         if cell in done:
             continue
         if sweep.on_model(cell):
-            evaluate_cell(loaded.model, clean, evaluator, transform, device=device, batch_size=cfg.corrupt_batch,
+            evaluate_cell(model, clean, evaluator, transform, device=device, batch_size=cfg.corrupt_batch,
                           backend=None if cell == CLEAN else sweep.backend(cell), corruption=cell[0],
-                          severity=cell[1], base_seed=cfg.base_seed, progress=progress if main else False,
+                          severity=cell[1], base_seed=cfg.base_seed, progress=shown,
                           **predict_kwargs)
         else:
-            evaluate_dataset(loaded.model, sweep.dataset(cell, transform), evaluator, device=device,
-                             num_workers=cfg.workers, progress=progress if main else False, **predict_kwargs)
+            evaluate_dataset(model, sweep.dataset(cell, transform), evaluator, device=device,
+                             num_workers=cfg.workers, progress=shown, **predict_kwargs)
         if main:
-            _save_cell(cells_dir / f"{cell_name(cell)}.pt", keys[cell], evaluator)
+            save_cell(folder, cell, keys[cell], evaluator)
         dist.barrier()
-    if not main:
-        return None
 
-    saved = {cell: _load_cell(cells_dir / f"{cell_name(cell)}.pt", keys[cell]) for cell in cells}
-    scores = {cell: segmentation_metrics(saved[cell]["conf"]) for cell in cells}
+
+def _result(cfg: SweepConfig, sweep: Sweep, settings: dict[str, Any], inference: dict[str, Any], saved: dict,
+            reference, spec: str) -> tuple[dict[str, Any], dict]:
+    """The ``robustness.json`` dict and the metrics of every cell."""
+    from repsep.metrics import segmentation_metrics
+
+    scores = {cell: segmentation_metrics(saved[cell]["conf"]) for cell in saved}
     grid = {c: {s: scores[(c, s)]["mIoU"] for s in cfg.severities} for c in cfg.corruptions}
     result = robustness_summary(scores[CLEAN]["mIoU"], grid, cfg.corruptions, cfg.severities, reference)
     result.update(
         model=str(cfg.model), dataset=spec, split=cfg.split, num_images=len(saved[CLEAN]["ids"]),
         corruptions=list(cfg.corruptions), severities=list(cfg.severities), base_seed=cfg.base_seed,
-        clean_metrics={k: scores[CLEAN][k] for k in ("mIoU", "aAcc", "mAcc")}, inference=settings,
+        clean_metrics={k: scores[CLEAN][k] for k in ("mIoU", "aAcc", "mAcc")},
+        inference={**settings["inference"], "scale": _list(inference["scale"])},
         backend_per_cell={c: {s: sweep.source((c, s)) for s in cfg.severities} for c in cfg.corruptions},
-        corrupt_on=sweep.corrupt_on,
+        corrupt_on=sweep.corrupt_on, settings=settings,
     )
-    result.setdefault("settings", {"model_sha256": model_sha, "dataset": spec, **compared})  # what a reference needs
-    _write_outputs(out, cfg, result, scores, saved, build_manifest(
-        "corrupt", seeds={"base_seed": cfg.base_seed}, config=asdict(cfg),
-        inputs={"model": str(cfg.model), "model_sha256": model_sha, "dataset": spec, "split": cfg.split}))
-    return result
+    return result, scores
 
 
-def _reference_settings(cfg: SweepConfig, base: Any, sweep: Sweep, inference: dict[str, Any]) -> dict[str, Any]:
-    """The fields of this sweep's settings block that :func:`corruptions.metrics.check_reference` compares."""
-    import hashlib
+def _write_outputs(folder, cfg: SweepConfig, result: dict[str, Any], scores: dict, saved: dict, model_sha: str,
+                   spec: str) -> None:
+    from repsep.manifest import build_manifest
 
-    view = DatasetView(base, cfg.num_images)
-    ids = sorted(view.image_id(i) for i in range(len(view)))
-    return {"dataset_fingerprint": base.fingerprint(), "split": cfg.split,
-            "image_ids_sha256": hashlib.sha256("\n".join(ids).encode()).hexdigest(), "base_seed": cfg.base_seed,
-            "severities": list(cfg.severities), "precision": "fp32",
-            "cell_backends": {f"{c}/{s}": sweep.source((c, s)) for c in cfg.corruptions for s in cfg.severities},
-            "inference": {k: list(v) if isinstance(v, tuple) else v for k, v in inference.items()
-                          if k in ("mode", "crop", "stride", "scales", "flip")}}
-
-
-def _write_outputs(out: Path, cfg: SweepConfig, result: dict[str, Any], scores: dict, saved: dict,
-                   manifest: dict[str, Any]) -> None:
-    atomic_write_json(out / "robustness.json", result)
+    write_bytes(folder, "robustness.json", dumps_json(result).encode())
     rows = [["corruption", "group", "severity", "mIoU", "aAcc", "mAcc", "source"]]
     for cell in saved:
         c, s = cell
@@ -284,18 +383,35 @@ def _write_outputs(out: Path, cfg: SweepConfig, result: dict[str, Any], scores: 
                      ("mIoU", "aAcc", "mAcc")), "clean" if cell == CLEAN else result["backend_per_cell"][c][s]])
     text = io.StringIO()
     csv.writer(text, lineterminator="\n").writerows(rows)
-    atomic_write_text(out / "robustness.csv", text.getvalue())
-    atomic_write_text(out / "robustness.md", format_table(result, cfg.severities))
+    write_bytes(folder, "robustness.csv", text.getvalue().encode())
+    write_bytes(folder, "robustness.md", format_table(result, cfg.severities).encode())
     ids = saved[CLEAN]["ids"]
-    arrays: dict[str, np.ndarray] = {"ids": np.array(ids, dtype=str)}
+    arrays: dict[str, np.ndarray] = {"ids": np.array(ids, dtype=str), "settings": np.array([dumps_json(
+        result["settings"])])}
     for cell, data in saved.items():
         if data["ids"] != ids:
             raise RuntimeError(f"cell {cell_name(cell)} covers different images than the clean pass")
         prefix = "clean" if cell == CLEAN else f"{cell[0]}/{cell[1]}"
         for k, name in enumerate(AREAS):
             arrays[f"{prefix}/{name}"] = data["areas"][:, k].numpy()
-    atomic_write_npz(out / "per_image.npz", arrays)
-    atomic_write_json(out / "manifest.json", manifest)
+    write_bytes(folder, "per_image.npz", npz_bytes(arrays))
+    manifest = build_manifest(KIND, seeds={"base_seed": cfg.base_seed}, config=asdict(cfg), inputs={
+        "model": str(cfg.model), "model_sha256": model_sha, "dataset": spec, "split": cfg.split,
+        "settings": result["settings"]})
+    write_bytes(folder, "manifest.json", dumps_json(manifest).encode())
+
+
+def npz_bytes(arrays: dict[str, Any]) -> bytes:
+    """An uncompressed ``.npz`` with fixed zip timestamps (the same arrays always give the same bytes)."""
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as zf:
+        for name in sorted(arrays):
+            array_bytes = io.BytesIO()
+            np.lib.format.write_array(array_bytes, np.ascontiguousarray(arrays[name]), allow_pickle=False)
+            zf.writestr(zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0)), array_bytes.getvalue())
+    return buffer.getvalue()
 
 
 def _fmt(value: float | None) -> str:

@@ -31,8 +31,10 @@ from repsep.io import atomic_open, dumps_json, temp_sibling_dir
 from repsep.manifest import sha256_bytes, sha256_file
 
 MARKER = ".repsep-bench.json"
-_TEMP_NAME = re.compile(r"^\.(.+)\.[A-Za-z0-9_]{8}\.tmp$")  # repsep.io.atomic_open's mkstemp names
 """File name of the ownership marker inside every output folder."""
+
+_TEMP_NAME = re.compile(r"^\.(?P<name>.+)\.[A-Za-z0-9_]{8}\.tmp$")
+"""A temporary of :func:`repsep.io.atomic_open` (``tempfile.mkstemp``): ``.<final name>.<8 random>.tmp``."""
 
 DATASET_ROOT_ENTRIES = ("leftImg8bit", "gtFine", "rgb_anon", "ADEChallengeData2016", "synthcity.json")
 """Entries whose presence makes a folder a dataset root (Cityscapes, ACDC, ADE20K, SynthCity)."""
@@ -193,6 +195,11 @@ class OwnedFolder:
                             "replace it")
         return target
 
+    def record_many(self, digests: dict[str, str]) -> None:
+        """Record many files at once (relative POSIX path -> sha256) and save the marker once."""
+        self.files.update(digests)
+        self._save_marker()
+
     def write_bytes(self, rel: str | os.PathLike, data: bytes) -> None:
         target = self._check_writable(rel)
         key, digest = Path(rel).as_posix(), sha256_bytes(data)
@@ -291,6 +298,29 @@ def _sha256_fd(fd: int, chunk: int = 1 << 20) -> str:
         h.update(block)
         offset += len(block)
     return h.hexdigest()
+
+
+def remove_stale_temporaries(path: str | os.PathLike, kind: str) -> list[Path]:
+    """Delete the temporaries a killed ``kind`` command left in its folder ``path``, and nothing else.
+
+    Only files named like :func:`repsep.io.atomic_open`'s temporaries of a file the folder's marker lists (or of
+    the marker itself) are deleted; any other file, ``.x.tmp`` included, is kept (and is then a foreign file).
+    Returns the deleted paths. A folder without a marker, or with another kind's, is left alone. Call it before
+    :meth:`OwnedFolder.claim` when resuming (a temporary is otherwise a foreign file).
+    """
+    root = Path(path)
+    marker = _read_marker(root) if root.is_dir() else None
+    if marker is None or marker["kind"] != kind:
+        return []
+    owned = {*marker["files"], MARKER}
+    removed = []
+    for rel in list(_walk_files(root)):
+        match = _TEMP_NAME.match(rel.name)
+        if match and (rel.parent / match["name"]).as_posix() in owned and rel.as_posix() not in owned:
+            with suppress(FileNotFoundError):
+                (root / rel).unlink()
+            removed.append(root / rel)
+    return removed
 
 
 def _remove_empty_dirs(root: Path) -> None:

@@ -20,19 +20,19 @@ import time
 
 import torch
 
-from corruptions.evaluate import SweepConfig, eval_settings, run_sweep
+from corruptions.evaluate import SweepConfig, run_sweep
 from corruptions.suite import parse_severities, resolve_corruptions
 from repsep.data import open_dataset
 from repsep.data.transforms import EvalTransform
 from repsep.engine.checkpoint import load_model
-from repsep.engine.inference import predict
+from repsep.engine.inference import predict, resolve_settings
 from repsep.errors import UserError
 
 
 def model_only_seconds(ckpt: str, num_images: int, passes: int, device: torch.device) -> float:
     """Seconds for ``passes`` inference passes over the first ``num_images`` images, preloaded on ``device``."""
     loaded = load_model(ckpt, map_location=device)
-    settings = eval_settings(loaded.train_config)
+    settings = resolve_settings(loaded.train_config)
     dataset = open_dataset(loaded.dataset_spec, "val", EvalTransform(scale=settings["scale"]))
     images = [dataset[i]["image"][None].to(device) for i in range(min(num_images, len(dataset)))]
     kwargs = {k: settings[k] for k in ("mode", "crop", "stride", "scales", "flip")}

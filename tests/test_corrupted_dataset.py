@@ -39,13 +39,13 @@ def test_load_corrupts_image_with_per_image_seed_and_keeps_labels(base):
 def test_getitem_applies_base_transform_and_num_images(base):
     base.transform = EvalTransform()
     try:
-        ds = CorruptedDataset(base, "fog", 2, get_backend("reference"), num_images=2)
+        ds = CorruptedDataset(base, "fog", 2, get_backend("reference"), indices=[0, 2])
         item = ds[1]
         assert len(ds) == 2 and item["image"].dtype == torch.float32 and item["image"].shape == (3, 64, 96)
-        assert item["label"].dtype == torch.int64 and item["id"] == IDS[1]
+        assert item["label"].dtype == torch.int64 and item["id"] == IDS[2] and ds.image_id(0) == IDS[0]
         with pytest.raises(IndexError):
             ds.load(2)
-        assert len(DatasetView(base, num_images=10)) == 3
+        assert len(DatasetView(base)) == 3
     finally:
         base.transform = None
 
@@ -67,17 +67,19 @@ def test_same_pixels_whatever_the_worker_count(base, corruption):
 
 
 def test_from_disk_reads_materialized_layout(base, tmp_path):
-    from corruptions.materialize import write_png
+    from corruptions.materialize import materialize, open_tree
 
     backend = get_backend("reference")
     on_the_fly = CorruptedDataset(base, "contrast", 5, backend)
-    for i in range(3):
-        city = IDS[i].split("_")[0]
-        write_png(tmp_path / "contrast" / "5" / "leftImg8bit" / "val" / city / f"{IDS[i]}_leftImg8bit.png",
-                  on_the_fly.load(i)["image"])
-    disk = FromDiskCorrupted(base, tmp_path, "contrast", 5)
+    materialize(base, ("contrast",), (5,), tmp_path, backend, progress=False)
+    tree, _ = open_tree(tmp_path)
+    disk = FromDiskCorrupted(base, tree, "contrast", 5)
     for i in range(3):
         a, b = disk.load(i), on_the_fly.load(i)
         assert np.array_equal(a["image"], b["image"]) and np.array_equal(a["label"], b["label"])
     with pytest.raises(UserError, match="contrast/4: not found"):
-        FromDiskCorrupted(base, tmp_path, "contrast", 4)
+        FromDiskCorrupted(base, tree, "contrast", 4)
+    edited = disk.image_path(1)
+    edited.write_bytes(edited.read_bytes() + b"x")  # a hand-edited image is named, not silently used
+    with pytest.raises(UserError, match=f"{edited.name}: content differs from what repsep-bench materialize wrote"):
+        disk.load(1)
