@@ -23,7 +23,13 @@ def test_layer_order_and_parsing():
         parse_layers(" , ")
 
 
-SLIDE_RECIPE = {"data": {"crop": [64, 64]}, "eval": {"mode": "slide"}}
+def _slide_recipe() -> dict:
+    """A full training config whose eval runs slide windows at its 64x64 training crop."""
+    from repsep.config import load_config
+
+    return load_config("synthcity_tiny_baseline", ["data.crop=[64, 64]", "data.scale=[64, 128]",
+                                                   "eval.crop=[64, 64]", "eval.stride=[42, 42]",
+                                                   "eval.mode=slide"]).to_dict()
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +55,7 @@ def tiny_setup(tmp_path_factory):
         if name == "baseline_vit":
             (root / "slide_vit").mkdir()
             export_model(root / "slide_vit" / "model_final.pt", model, cfg, CITYSCAPES, f"synthcity:{data}",
-                         SLIDE_RECIPE)
+                         _slide_recipe())
     return root, data, ckpts
 
 

@@ -183,8 +183,10 @@ def test_default_out_and_slide_defaults_to_the_training_crop(tmp_path):
     cfg = model_config("baseline_vit", size="tiny", num_classes=19, img_size=(64, 96))
     torch.manual_seed(0)
     (tmp_path / "run").mkdir()
-    export_model(tmp_path / "run" / "model_final.pt", build_model(cfg), cfg, CITYSCAPES, f"cityscapes:{root}",
-                 {"data": {"crop": [48, 48]}})
+    from repsep.config import load_config
+
+    recipe = load_config("synthcity_tiny_baseline", ["data.crop=[48, 48]", "data.scale=[64, 96]"]).to_dict()
+    export_model(tmp_path / "run" / "model_final.pt", build_model(cfg), cfg, CITYSCAPES, f"cityscapes:{root}", recipe)
     assert run_cli(["corrupt", "--model", str(tmp_path / "run" / "model_final.pt"), *SWEEP, "--mode", "slide"]) == 0
     inference_settings = read_json(tmp_path / "run" / "corrupt" / "robustness.json")["settings"]["inference"]
     assert inference_settings["crop"] == [48, 48] and inference_settings["stride"] == [32, 32]
