@@ -61,7 +61,7 @@ def write(tmp_path, text: str):
     ("data: {crop: [64, 128, 3]}\n", "data.crop: expected list of 2 numbers"),
     ("amp: fp32\n", "amp: expected 'none' | 'bf16' | 'fp16'"),
     ("eval: {mode: slide}\n", "eval.crop/stride: slide mode needs both"),
-    ("schedule: {iters: 0}\n", "schedule.iters: must be positive"),
+    ("schedule: {iters: 0}\n", "schedule.iters: must be in [1, 1000000000], got 0"),
     ("optim: 3\n", "optim: expected mapping"),
     ("colour: red\n", "unknown key 'colour'"),
 ])
