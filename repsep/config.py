@@ -292,7 +292,7 @@ def _model_section(data: Any, source: str) -> ModelConfig:
 
     if not isinstance(data, dict):
         raise UserError(f"{source}: model: expected a mapping with a 'name' key, got {data!r}")
-    if data.get("name") not in MODELS:
+    if not isinstance(data.get("name"), str) or data["name"] not in MODELS:
         raise UserError(f"{source}: model.name: expected one of {', '.join(MODELS)}, got {data.get('name')!r}")
     hints = typing.get_type_hints(ModelConfig)
     for k in data:
@@ -345,22 +345,27 @@ def read_yaml(path: Path) -> Any:
         raise UserError(f"{path}: not valid YAML ({str(e).splitlines()[0][:200]})") from None
 
 
+def set_source(item: str) -> str:
+    """``--set ITEM`` as errors name it: quoted (escapes shown) when it holds control characters like newlines."""
+    return f"--set {item!r}" if any(ord(c) < 32 for c in item) else f"--set {item}"
+
+
 def apply_override(data: dict[str, Any], item: str) -> dict[str, Any]:
     """A copy of ``data`` with ``item`` = ``"a.b.c=value"`` set (``value`` parsed as YAML)."""
     key, sep, text = item.partition("=")
     if not sep or not key or any(not part for part in key.split(".")):
-        raise UserError(f"--set {item}: expected KEY=VALUE with a dotted key, e.g. optim.lr=1e-4")
+        raise UserError(f"{set_source(item)}: expected KEY=VALUE with a dotted key, e.g. optim.lr=1e-4")
     try:
         value = yaml.safe_load(text) if text.strip() else None
     except (yaml.YAMLError, ValueError, RecursionError):
-        raise UserError(f"--set {item}: value is not valid YAML") from None
+        raise UserError(f"{set_source(item)}: value is not valid YAML") from None
     out = dict(data)
     node = out
     *parents, last = key.split(".")
     for i, part in enumerate(parents):
         child = node.get(part, {})
         if not isinstance(child, dict):
-            raise UserError(f"--set {item}: {'.'.join(parents[:i + 1])!r} is not a section")
+            raise UserError(f"{set_source(item)}: {'.'.join(parents[:i + 1])!r} is not a section")
         node[part] = dict(child)
         node = node[part]
     node[last] = value
@@ -374,7 +379,7 @@ def load_config(name_or_path: str | Path, overrides: list[str] | tuple[str, ...]
     cfg = config_from_dict(data, str(path))
     for item in overrides:
         data = apply_override(data, item)
-        cfg = config_from_dict(data, f"--set {item}")
+        cfg = config_from_dict(data, set_source(item))
     return cfg
 
 

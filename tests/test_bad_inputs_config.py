@@ -80,7 +80,8 @@ ROWS = [
     ("json-root", ["models", "list", "--json", "/"], "--json /: is a folder"),
     ("json-foreign-file", ["models", "list", "--json", "{foreign}"],
      "--json {foreign}: exists and was not written by repsep-bench models list"),
-    ("json-other-command", ["models", "list", "--json", "{ws}/info.json"], "was not written by repsep-bench models list"),
+    ("json-other-command", ["models", "list", "--json", "{ws}/info.json"],
+     "was not written by repsep-bench models list"),
     ("json-dataset-file", ["data", "check", "{cs}", "--json", "{cs}/gtFine/val/aachen/x.json"],
      "is inside the dataset root {cs}"),
     ("json-dataset-label", ["models", "list", "--json", "{cs}/gtFine/val/aachen/aachen_000000_000019_gtFine_"
