@@ -188,3 +188,25 @@ def test_json_target_round_trip_keeps_the_payload(tmp_path):
         write_json_target(tmp_path / "a.json", {"x": [3]}, "models list")
     with pytest.raises(TypeError):
         write_json_target(tmp_path / "b.json", [1, 2], "models list")  # type: ignore[arg-type]
+
+
+def test_sigterm_during_a_real_command_removes_its_staging_folder(tmp_path):
+    """`data synth` builds the dataset in a hidden sibling folder: SIGTERM midway removes it, nothing appears."""
+    import time
+
+    out = tmp_path / "sc"
+    proc = subprocess.Popen([sys.executable, "-m", "repsep.cli", "data", "synth", "--out", str(out), "--num-train",
+                             "400", "--num-val", "0", "--size", "64x128", "--workers", "1"], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"})
+    try:
+        deadline = time.monotonic() + 60
+        while not any(p.suffix == ".png" for p in tmp_path.rglob("*")) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert proc.poll() is None, proc.stderr.read()  # still generating
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 128 + signal.SIGTERM, proc.stderr.read()
+    assert list(tmp_path.iterdir()) == []
