@@ -6,10 +6,12 @@ model, dataset or run folder), so no example does real work."""
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import dataclasses
 import io
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -37,6 +39,7 @@ EXAMPLES = int(os.environ.get("REPSEP_PROPERTY_EXAMPLES", "30"))
 SETTINGS = settings(deadline=None, max_examples=2 * EXAMPLES, suppress_health_check=[HealthCheck.too_slow])
 CLI_SETTINGS = settings(deadline=None, max_examples=EXAMPLES, suppress_health_check=[HealthCheck.too_slow])
 WORK = Path(tempfile.mkdtemp(prefix="repsep-properties-"))
+atexit.register(shutil.rmtree, WORK, ignore_errors=True)
 MISSING = WORK / "missing"
 """Never created: the model / dataset / run folder every command line below ends up refusing."""
 
