@@ -21,6 +21,7 @@ import yaml
 
 from repsep.errors import UserError
 from repsep.io import atomic_write_text, read_text
+from repsep.schema import MAX_PIXELS, UINT32_MAX, Rule, Spec, check
 
 if TYPE_CHECKING:
     from repsep.models import ModelConfig
@@ -28,6 +29,45 @@ if TYPE_CHECKING:
 _NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 RECIPES_DIR = Path(__file__).resolve().parent / "configs"
 DEFAULT_RECIPE = "synthcity_tiny_rsseg"
+MIN_TRAIN_CROP = 64
+"""Smallest training crop side: twice the coarsest feature stride (32), so batch norm sees more than one value."""
+MAX_ITERS = 10**9
+
+# ---- the schema: ranges and cross-field rules of every section, in one place ---------------------------------
+# Types come from the annotations below; every float must also be finite (repsep.schema.check).
+
+DATA_SPECS = {
+    "crop": Spec(ge=MIN_TRAIN_CROP, le=MAX_PIXELS), "scale": Spec(ge=1, le=MAX_PIXELS),
+    "ratio_range": Spec(gt=0, le=16), "cat_max_ratio": Spec(gt=0, le=1), "flip_prob": Spec(ge=0, le=1),
+    "batch_size": Spec(ge=1, le=4096), "num_workers": Spec(ge=0, le=256),
+}
+DATA_RULES = (
+    Rule("ratio_range", lambda d: d.ratio_range[0] <= d.ratio_range[1], "must be [low, high] with low <= high"),
+    Rule("crop", lambda d: max(d.crop) <= max(d.scale) * d.ratio_range[1],
+         "larger than any resized training image (longest side max(scale) x ratio_range high); "
+         "every crop would be mostly padding"),
+)
+OPTIM_SPECS = {
+    "lr": Spec(gt=0, le=10), "weight_decay": Spec(ge=0, le=10), "betas": Spec(ge=0, lt=1),
+    "layer_decay": Spec(gt=0, le=1), "head_lr_mult": Spec(gt=0, le=1000), "warmup_iters": Spec(ge=0, le=MAX_ITERS),
+    "warmup_ratio": Spec(gt=0, le=1), "power": Spec(gt=0, le=100), "clip_grad": Spec(gt=0),
+}
+SCHEDULE_SPECS = {
+    "iters": Spec(ge=1, le=MAX_ITERS), "val_interval": Spec(ge=0, le=MAX_ITERS),
+    "ckpt_interval": Spec(ge=1, le=MAX_ITERS), "log_interval": Spec(ge=1, le=MAX_ITERS),
+}
+EVAL_SPECS = {
+    "crop": Spec(ge=16, le=MAX_PIXELS), "stride": Spec(ge=1, le=MAX_PIXELS), "scale": Spec(ge=1, le=MAX_PIXELS),
+    "scales": Spec(ge=0.0625, le=16, min_len=1, max_len=16),
+}
+EVAL_RULES = (
+    Rule("crop/stride", lambda e: e.mode != "slide" or (e.crop is not None and e.stride is not None),
+         "slide mode needs both"),
+    Rule("stride", lambda e: e.crop is None or e.stride is None
+         or (e.stride[0] <= e.crop[0] and e.stride[1] <= e.crop[1]),
+         "must be at most the crop in each dimension (windows would skip pixels)"),
+)
+TRAIN_SPECS = {"accum_steps": Spec(ge=1, le=4096), "seed": Spec(ge=0, le=UINT32_MAX)}
 
 
 @dataclass(frozen=True)
@@ -54,11 +94,7 @@ class DataConfig:
     scan: Literal["full", "headers"] = "full"
 
     def __post_init__(self):
-        _positive(self, "batch_size", "crop", "scale")
-        if self.num_workers < 0:
-            raise ValueError("num_workers: must be >= 0")
-        if not 0 < self.ratio_range[0] <= self.ratio_range[1]:
-            raise ValueError("ratio_range: must be (low, high) with 0 < low <= high")
+        check(self, DATA_SPECS, DATA_RULES)
 
 
 @dataclass(frozen=True)
@@ -81,11 +117,7 @@ class OptimConfig:
     clip_grad: float | None = None
 
     def __post_init__(self):
-        _positive(self, "lr", "power")
-        if not 0 < self.layer_decay <= 1:
-            raise ValueError("layer_decay: must be in (0, 1]")
-        if self.warmup_iters < 0 or self.weight_decay < 0:
-            raise ValueError("warmup_iters and weight_decay: must be >= 0")
+        check(self, OPTIM_SPECS)
 
 
 @dataclass(frozen=True)
@@ -101,9 +133,7 @@ class ScheduleConfig:
     log_interval: int = 50
 
     def __post_init__(self):
-        _positive(self, "iters", "ckpt_interval", "log_interval")
-        if self.val_interval < 0:
-            raise ValueError("val_interval: must be >= 0")
+        check(self, SCHEDULE_SPECS)
 
 
 @dataclass(frozen=True)
@@ -119,10 +149,7 @@ class EvalConfig:
     flip: bool = False
 
     def __post_init__(self):
-        if self.mode == "slide" and (self.crop is None or self.stride is None):
-            raise ValueError("crop/stride: slide mode needs both")
-        if not self.scales or min(self.scales) <= 0:
-            raise ValueError("scales: must be a non-empty list of positive factors")
+        check(self, EVAL_SPECS, EVAL_RULES)
 
 
 @dataclass(frozen=True)
@@ -141,18 +168,11 @@ class TrainConfig:
     """Local timm backbone checkpoint (.pth / .npz / .safetensors) loaded before training; null = random init."""
 
     def __post_init__(self):
-        _positive(self, "accum_steps")
+        check(self, TRAIN_SPECS)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain nested dict (tuples as lists), the content of ``config.yaml``."""
         return _plain(dataclasses.asdict(self))
-
-
-def _positive(obj: Any, *names: str) -> None:
-    for name in names:
-        v = getattr(obj, name)
-        if any(x <= 0 for x in (v if isinstance(v, tuple) else (v,))):
-            raise ValueError(f"{name}: must be positive, got {_plain(v)}")
 
 
 def _plain(v: Any) -> Any:
@@ -226,11 +246,13 @@ def _coerce(value: Any, tp: Any, key: str, source: str) -> Any:
             return value
         raise bad
     if tp is float:
-        if isinstance(value, str) and _NUMBER.match(value):  # YAML 1.1 reads 1e-4 (no dot) as a string
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if not (number or (isinstance(value, str) and _NUMBER.match(value))):  # YAML 1.1 reads 1e-4 as a string
+            raise bad
+        try:
             return float(value)
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        raise bad
+        except OverflowError:  # an int beyond float range
+            raise UserError(f"{source}: {key}: must be a finite number, got {value}") from None
     if tp is str:
         if isinstance(value, str):
             return value
@@ -273,7 +295,7 @@ def _model_section(data: Any, source: str) -> ModelConfig:
 
     if not isinstance(data, dict):
         raise UserError(f"{source}: model: expected a mapping with a 'name' key, got {data!r}")
-    if data.get("name") not in MODELS:
+    if not isinstance(data.get("name"), str) or data["name"] not in MODELS:
         raise UserError(f"{source}: model.name: expected one of {', '.join(MODELS)}, got {data.get('name')!r}")
     hints = typing.get_type_hints(ModelConfig)
     for k in data:
@@ -322,24 +344,31 @@ def read_yaml(path: Path) -> Any:
         mark = getattr(e, "problem_mark", None)
         where = f"line {mark.line + 1}: " if mark is not None else ""
         raise UserError(f"{path}: not valid YAML ({where}{getattr(e, 'problem', None) or e})") from None
+    except (ValueError, RecursionError) as e:  # e.g. an integer of more than 4300 digits, absurd nesting
+        raise UserError(f"{path}: not valid YAML ({str(e).splitlines()[0][:200]})") from None
+
+
+def set_source(item: str) -> str:
+    """``--set ITEM`` as errors name it: quoted (escapes shown) when it holds control characters like newlines."""
+    return f"--set {item!r}" if any(ord(c) < 32 for c in item) else f"--set {item}"
 
 
 def apply_override(data: dict[str, Any], item: str) -> dict[str, Any]:
     """A copy of ``data`` with ``item`` = ``"a.b.c=value"`` set (``value`` parsed as YAML)."""
     key, sep, text = item.partition("=")
     if not sep or not key or any(not part for part in key.split(".")):
-        raise UserError(f"--set {item}: expected KEY=VALUE with a dotted key, e.g. optim.lr=1e-4")
+        raise UserError(f"{set_source(item)}: expected KEY=VALUE with a dotted key, e.g. optim.lr=1e-4")
     try:
         value = yaml.safe_load(text) if text.strip() else None
-    except yaml.YAMLError:
-        raise UserError(f"--set {item}: value is not valid YAML") from None
+    except (yaml.YAMLError, ValueError, RecursionError):
+        raise UserError(f"{set_source(item)}: value is not valid YAML") from None
     out = dict(data)
     node = out
     *parents, last = key.split(".")
     for i, part in enumerate(parents):
         child = node.get(part, {})
         if not isinstance(child, dict):
-            raise UserError(f"--set {item}: {'.'.join(parents[:i + 1])!r} is not a section")
+            raise UserError(f"{set_source(item)}: {'.'.join(parents[:i + 1])!r} is not a section")
         node[part] = dict(child)
         node = node[part]
     node[last] = value
@@ -353,7 +382,7 @@ def load_config(name_or_path: str | Path, overrides: list[str] | tuple[str, ...]
     cfg = config_from_dict(data, str(path))
     for item in overrides:
         data = apply_override(data, item)
-        cfg = config_from_dict(data, f"--set {item}")
+        cfg = config_from_dict(data, set_source(item))
     return cfg
 
 

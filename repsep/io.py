@@ -6,6 +6,7 @@ version (if any) intact.
 
 from __future__ import annotations
 
+import errno
 import io
 import json
 import math
@@ -31,7 +32,8 @@ def atomic_open(path: str | os.PathLike, mode: str = "w") -> Iterator[IO]:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as e:
-        raise UserError(f"{path.parent}: cannot write here ({e.strerror or e})") from None
+        where = path if e.errno == errno.ENAMETOOLONG else path.parent
+        raise UserError(f"{where}: cannot write here ({e.strerror or e})") from None
     try:
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; give the file the permissions open() would
         with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as f:
@@ -39,10 +41,19 @@ def atomic_open(path: str | os.PathLike, mode: str = "w") -> Iterator[IO]:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         with suppress(OSError):
             os.unlink(tmp)
+        if isinstance(e, OSError) and e.filename in (None, tmp):  # the write itself failed: disk full, quota ...
+            raise UserError(f"{path}: cannot write ({e.strerror or e}); the previous file, if any, is kept") from None
+        if isinstance(e, RuntimeError) and any(s in str(e) for s in _TORCH_WRITE_FAILED):
+            raise UserError(f"{path}: cannot write (the write failed; is the disk full?); the previous file, if any, "
+                            "is kept") from None
         raise
+
+
+_TORCH_WRITE_FAILED = ("unexpected pos", "PytorchStreamWriter failed", "file write failed")
+"""What torch.save's zip writer says (as a RuntimeError) when the underlying write fails, e.g. on a full disk."""
 
 
 def refuse_finished_output(out: str | os.PathLike, overwrite: bool, marker: str = "manifest.json") -> None:

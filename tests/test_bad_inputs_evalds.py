@@ -196,9 +196,9 @@ DATA_ROWS = [
     ("check-layout-mismatch", ["data", "check", "{cs}", "--layout", "ade20k"], "none",
      "{cs}/images/validation: ADE20K val images folder not found"),
     ("check-json-inside-dataset", ["data", "check", "{cs}", "--json", "{cs}/gtFine/h.json"], "none",
-     "--json {cs}/gtFine/h.json: lies inside the dataset {cs}"),
+     "--json {cs}/gtFine/h.json: is inside the dataset root {cs}"),
     ("check-json-foreign-file", ["data", "check", "{cs}", "--json", "{ws}/thesis.json"], "thesis",
-     "--json {ws}/thesis.json: exists and is not a histogram written by `data check`"),
+     "--json {ws}/thesis.json: exists and was not written by repsep-bench data check"),
     ("check-json-folder", ["data", "check", "{cs}", "--json", "{home}"], "none", "--json {home}: is a folder"),
 ]
 SETUPS["thesis"] = lambda p: (p["ws"] / "thesis.json").write_text('{"chapter": 1}')

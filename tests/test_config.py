@@ -61,7 +61,7 @@ def write(tmp_path, text: str):
     ("data: {crop: [64, 128, 3]}\n", "data.crop: expected list of 2 numbers"),
     ("amp: fp32\n", "amp: expected 'none' | 'bf16' | 'fp16'"),
     ("eval: {mode: slide}\n", "eval.crop/stride: slide mode needs both"),
-    ("schedule: {iters: 0}\n", "schedule.iters: must be positive"),
+    ("schedule: {iters: 0}\n", "schedule.iters: must be in [1, 1000000000], got 0"),
     ("optim: 3\n", "optim: expected mapping"),
     ("colour: red\n", "unknown key 'colour'"),
 ])
@@ -105,3 +105,42 @@ def test_overrides_are_yaml_parsed_and_validated(tmp_path):
                         ("nonsense", r"--set nonsense: expected KEY=VALUE")]:
         with pytest.raises(UserError, match=match):
             load_config("synthcity_tiny_rsseg", [item])
+
+
+def test_every_numeric_field_has_declared_bounds():
+    """A new int/float config field must come with its range in the schema (repsep.schema.Spec)."""
+    import dataclasses
+
+    from repsep import config
+    from repsep.models import ModelConfig
+    from repsep.models.config import MODEL_SPECS
+
+    tables = [(config.DataConfig, config.DATA_SPECS), (config.OptimConfig, config.OPTIM_SPECS),
+              (config.ScheduleConfig, config.SCHEDULE_SPECS), (config.EvalConfig, config.EVAL_SPECS),
+              (config.TrainConfig, config.TRAIN_SPECS), (ModelConfig, MODEL_SPECS)]
+    for cls, specs in tables:
+        numeric = [f.name for f in dataclasses.fields(cls) if any(t in str(f.type) for t in ("int", "float"))]
+        assert numeric and [n for n in numeric if n not in specs] == [], cls.__name__
+        assert set(specs) <= {f.name for f in dataclasses.fields(cls)}, cls.__name__
+
+
+@pytest.mark.parametrize("item, fragment", [
+    ("optim.lr=.nan", "optim.lr: must be a finite number, got nan"),
+    ("optim.betas=[0.9, 1]", "optim.betas: must be in [0, 1), got [0.9, 1.0]"),
+    ("data.crop=[1, 1]", "data.crop: must be in [64, 16384], got [1, 1]"),
+    ("seed=-1", "seed: must be in [0, 4294967295], got -1"),
+    ("model.ignore_index=256", "model.ignore_index: must be in [0, 255], got 256"),
+    ("model.taps=[3, 1]", "model.taps: must be strictly increasing, got [3, 1]"),
+    ("model.name=[]", "model.name: expected one of"),
+    ("data.spec=\"a\\nb\"", "data.spec: must not contain control characters"),
+])
+def test_schema_errors_name_the_set_item_and_key(item, fragment):
+    with pytest.raises(UserError) as e:
+        load_config("synthcity_tiny_rsseg", [item])
+    assert str(e.value).startswith(f"--set {item}: ") and fragment in str(e.value)
+    assert "\n" not in str(e.value)
+
+
+def test_overrides_with_newlines_are_named_escaped():
+    with pytest.raises(UserError, match=r"^--set 'optim.lr=1\\n2': "):
+        load_config("synthcity_tiny_rsseg", ["optim.lr=1\n2"])

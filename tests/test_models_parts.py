@@ -140,7 +140,7 @@ def test_models_cli(tmp_path, capsys):
     info = json.loads(out.read_text())
     assert info["config"]["num_classes"] == 5 and info["image_size"] == [64, 96]
     assert run_cli(["models", "list", "--json", str(tmp_path / "list.json")]) == 0
-    names = [row["name"] for row in json.loads((tmp_path / "list.json").read_text())]
+    names = [row["name"] for row in json.loads((tmp_path / "list.json").read_text())["models"]]
     assert names == ["baseline_vit", "rsseg_vit", "baseline_pvt", "rsseg_pvt"]
     capsys.readouterr()
     assert run_cli(["models", "info", "nope"]) == 2

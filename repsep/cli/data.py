@@ -50,8 +50,8 @@ def data_check(
                                "(images/, annotations/)."),
     layout: str = typer.Option("cityscapes", help="cityscapes (also SynthCity folders) or ade20k."),
     split: str = typer.Option("val", help="Split to check: train or val (ADE20K: training/validation folders)."),
-    json_out: str = typer.Option(None, "--json", help="Also write the histogram as JSON to this file (outside the "
-                                 "dataset; an existing file is replaced only when it is such a histogram)."),
+    json_out: str = typer.Option(None, "--json", help="Also write the histogram as JSON to this file (a file this "
+                                 "command wrote before is replaced, any other file is refused)."),
 ) -> None:
     """Validate every image/label pair of a split and print a per-class pixel histogram.
 
@@ -59,19 +59,16 @@ def data_check(
     truncated files, labels that are not 8-bit single-channel, of another size than the image, or with values
     outside the class table.
     """
-    from repsep.data.check import check_json_target, class_histogram, format_histogram
-    from repsep.io import atomic_write_json
+    from repsep.data.check import class_histogram, format_histogram
+    from repsep.ownership import check_json_target, write_json_target
 
     if layout not in ("cityscapes", "ade20k"):
         raise UserError(f"--layout {layout}: choose cityscapes or ade20k")
     from repsep.data import open_dataset
 
-    if json_out:
-        check_json_target(json_out, path)
+    if json_out:  # refused before the scan, not after it
+        check_json_target(json_out, "data check", inputs=[path])
     hist = class_histogram(open_dataset(f"{layout}:{path}", split), progress=True)
     print(format_histogram(hist))
     if json_out:
-        try:
-            atomic_write_json(json_out, hist)
-        except OSError as e:
-            raise UserError(f"--json {json_out}: cannot write ({e.strerror or e})") from None
+        write_json_target(json_out, hist, "data check", inputs=[path])

@@ -13,15 +13,19 @@ models_app = typer.Typer(help="List the model registry and inspect a model's siz
 
 @models_app.command("list")
 def models_list_cmd(
-    json_out: Path | None = typer.Option(None, "--json", help="Also write the list as JSON to this file."),
+    json_out: Path | None = typer.Option(None, "--json", help="Also write the list as JSON to this file "
+                                       "({\"models\": [...]}; only a file this command wrote is replaced)."),
 ) -> None:
     """The named models, their size presets and RSSeg switches.
 
     baseline_* = backbone + RSSeg's decoder without any separation part; rsseg_* = + decoupled local pathway,
     SASM and DCA, each switchable (--set pathway=false ...) for the ablation ladder.
     """
-    from repsep.io import atomic_write_json
     from repsep.models import MODELS, SIZES, model_config
+    from repsep.ownership import check_json_target, write_json_target
+
+    if json_out is not None:
+        check_json_target(json_out, "models list")
 
     rows = []
     for name, factory in MODELS.items():
@@ -37,7 +41,7 @@ def models_list_cmd(
               + ", ".join(f"{s} ({b})" for s, b in row["sizes"].items()))
     print("\nsize 'tiny' (the default) is a 4-block 96-wide ViT / 1-block-per-stage PVTv2-b0 for tests and SynthCity.")
     if json_out is not None:
-        atomic_write_json(json_out, rows)
+        write_json_target(json_out, {"models": rows}, "models list")
 
 
 @models_app.command("info")
@@ -45,7 +49,8 @@ def models_info_cmd(
     name: str = typer.Argument(..., help="Model name (`repsep-bench models list`)."),
     size: str = typer.Option("512x512", "--size", help="Input size HxW for the GMACs count (640 = 640x640)."),
     overrides: list[str] = typer.Option([], "--set", help=MODEL_SET_HELP),
-    json_out: Path | None = typer.Option(None, "--json", help="Also write the numbers as JSON to this file."),
+    json_out: Path | None = typer.Option(None, "--json", help="Also write the numbers as JSON to this file "
+                                       "(only a file this command wrote is replaced)."),
 ) -> None:
     """Deployed parameters (backbone / decoder, training-only aux heads apart) and inference GMACs of a model.
 
@@ -53,12 +58,15 @@ def models_info_cmd(
     params (M, deployed) = the deployed model's parameters. Counted on the meta device (no weights, so even ViT-L
     is quick).
     """
-    from repsep.io import atomic_write_json
     from repsep.models.profile import format_info, model_info, parse_image_size
     from repsep.models.registry import model_config, parse_overrides
+    from repsep.ownership import check_json_target, write_json_target
+
+    if json_out is not None:
+        check_json_target(json_out, "models info")
 
     cfg = model_config(name, **parse_overrides(overrides))
     info = model_info(cfg, parse_image_size(size))
     print(format_info(info))
     if json_out is not None:
-        atomic_write_json(json_out, info)
+        write_json_target(json_out, info, "models info")

@@ -1,26 +1,106 @@
-"""Option parsers and help texts shared by several command modules."""
+"""Option parsers and help texts shared by several command modules, and the bounds of every numeric option.
+
+:func:`parse_size` and :func:`parse_scales` turn option strings into values, each bad one a one-line
+:class:`UserError` naming the option. :func:`bound_numeric_options` gives every int and float option of the app
+the bounds in :data:`OPTION_BOUNDS` (or the defaults: ints 0..2**31-1, floats finite and >= 0), checked by click
+before the command runs, so no option value reaches torch, numpy or the OS unchecked.
+"""
 
 from __future__ import annotations
 
+import math
+import re
+import types
+import typing
+from collections.abc import Callable
+from typing import Any
+
+import typer
+
 from repsep.errors import UserError
+from repsep.schema import MAX_PIXELS, UINT32_MAX
+
+SIZE_MINIMUM = {"--crop": 16}
+"""Smallest side (pixels) per size option; others need 1. A 16-pixel slide window is one ViT patch."""
+SCALE_RANGE = (0.0625, 16.0)
+MAX_SCALES = 16
+_SIZE = re.compile(r"^\s*([0-9]{1,6})\s*[xX]\s*([0-9]{1,6})\s*$")
+
+INT_MAX = 2**31 - 1
+OPTION_BOUNDS: dict[str, tuple[float, float]] = {
+    "--seed": (0, UINT32_MAX),
+    "--thin-share": (0.0, 1.0), "--lighting-range": (0.0, 0.9), "--purity": (0.0, 1.0), "--hf-cutoff": (0.0, 1.0),
+    "--cache-gb": (0.0, 1e6), "--texture-contrast": (0.0, 100.0), "--object-density": (0.0, 100.0),
+}
+"""(low, high) of numeric options, by option name, in every command; options not listed: ints 0..INT_MAX,
+floats 0..1e12. Floats must also be finite. A ``min=`` / ``max=`` of the option itself is checked too."""
 
 
-def parse_size(text: str, option: str) -> tuple[int, int]:
-    height, sep, width = text.lower().partition("x")
-    if not sep or not height.isdigit() or not width.isdigit():
+def parse_size(text: str, option: str, minimum: int | None = None) -> tuple[int, int]:
+    """``"256x512"`` -> (256, 512): each side between ``minimum`` (default per option, else 1) and MAX_PIXELS."""
+    match = _SIZE.match(text)
+    if not match:
         raise UserError(f"{option} {text}: expected HEIGHTxWIDTH, e.g. 256x512")
-    return int(height), int(width)
+    low = SIZE_MINIMUM.get(option, 1) if minimum is None else minimum
+    height, width = int(match[1]), int(match[2])
+    if not (low <= height <= MAX_PIXELS and low <= width <= MAX_PIXELS):
+        raise UserError(f"{option} {text}: each side must be between {low} and {MAX_PIXELS} pixels")
+    return height, width
 
 
 def parse_scales(text: str) -> tuple[float, ...]:
+    """``"0.5,1,1.5"`` -> (0.5, 1.0, 1.5): 1..16 finite factors between 0.0625 and 16."""
     try:
         scales = tuple(float(x) for x in text.split(","))
     except ValueError:
         raise UserError(f"--scales {text}: expected comma-separated factors, e.g. 0.5,0.75,1.0,1.25,1.5,1.75") from None
-    if not scales or min(scales) <= 0:
-        raise UserError(f"--scales {text}: factors must be positive")
+    low, high = SCALE_RANGE
+    if any(not (math.isfinite(s) and low <= s <= high) for s in scales):
+        raise UserError(f"--scales {text}: factors must be finite numbers between {low} and {high:g}")
+    if len(scales) > MAX_SCALES:
+        raise UserError(f"--scales {text}: at most {MAX_SCALES} factors")
     return scales
 
+
+# ---- bounds of every numeric option -----------------------------------------------------------------------------
+
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
+
+
+def _bounds_callback(low: float, high: float, previous: Callable | None) -> Callable:
+    def callback(ctx: Any, param: Any, value: Any) -> Any:
+        for v in value if isinstance(value, (list, tuple)) else (value,):
+            if isinstance(v, float) and not math.isfinite(v):
+                raise typer.BadParameter(f"{v} is not a finite number.", ctx=ctx, param=param)
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and not low <= v <= high:
+                raise typer.BadParameter(f"{v} is not in the range {_num(low)}..{_num(high)}.", ctx=ctx, param=param)
+        return previous(ctx, param, value) if previous is not None else value
+    return callback
+
+
+def _numeric_kind(param: Any) -> type | None:
+    """int or float for a numeric parameter (typer >= 0.2x: its annotation; older typer: its click type)."""
+    annotation = getattr(getattr(param, "type_descriptor", None), "annotation", None)
+    if annotation is not None:
+        options = typing.get_args(annotation) if typing.get_origin(annotation) in (typing.Union, types.UnionType) \
+            else (annotation,)
+        return next((t for t in options if t in (int, float)), None)
+    name = getattr(getattr(param, "type", None), "name", "")
+    return int if name.startswith("integer") else float if name.startswith("float") else None
+
+
+def bound_numeric_options(command: Any) -> Any:
+    """Give every int / float parameter of ``command`` and its sub-commands the bounds of :data:`OPTION_BOUNDS`."""
+    for param in command.params:
+        kind = _numeric_kind(param)
+        if kind is not None:
+            name = next((o for o in param.opts if o.startswith("--")), "")
+            low, high = OPTION_BOUNDS.get(name, (0, INT_MAX) if kind is int else (0.0, 1e12))
+            param.callback = _bounds_callback(low, high, param.callback)
+    for sub in (getattr(command, "commands", None) or {}).values():
+        bound_numeric_options(sub)
+    return command
 
 
 SEVERITIES_HELP = "Severities: a range 1-5, one value 3, or a list 1,3,5 (1 = mild ... 5 = strong)."

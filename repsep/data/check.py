@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from repsep.data.base import SegmentationDataset
-from repsep.errors import UserError
 
 
 def class_histogram(dataset: SegmentationDataset, progress: bool = False) -> dict[str, Any]:
@@ -38,30 +36,6 @@ def class_histogram(dataset: SegmentationDataset, progress: bool = False) -> dic
         "classes": {name: {"pixels": int(p), "percent": 100.0 * int(p) / total if total else 0.0, "images": int(n)}
                     for name, p, n in zip(table.classes, pixels, images, strict=True)},
     }
-
-
-HISTOGRAM_KEYS = ("dataset", "split", "num_images", "num_classes", "classes", "ignored_pixels", "total_pixels")
-
-
-def check_json_target(target: str | Path, dataset_root: str | Path) -> None:
-    """The ownership rule for ``data check --json FILE``: the file may not lie inside the dataset checked, and an
-    existing file is replaced only when it is a histogram this command wrote (UserError otherwise)."""
-    import json
-
-    target, root = Path(target), Path(dataset_root).expanduser().resolve()
-    resolved = target.expanduser().resolve()
-    if resolved == root or root in resolved.parents:
-        raise UserError(f"--json {target}: lies inside the dataset {dataset_root}; choose a file outside it")
-    if resolved.is_dir():
-        raise UserError(f"--json {target}: is a folder; give a file name")
-    if resolved.exists():
-        try:
-            old = json.loads(resolved.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-            old = None
-        if not (isinstance(old, dict) and all(k in old for k in HISTOGRAM_KEYS)):
-            raise UserError(f"--json {target}: exists and is not a histogram written by `data check`; refusing to "
-                            "replace it")
 
 
 def format_histogram(hist: dict[str, Any]) -> str:

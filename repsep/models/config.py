@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from repsep.errors import UserError
+from repsep.schema import MAX_PIXELS, Rule, Spec, check
 
 DISCREPANCY_MODES = ("avgpool", "laplacian")
 GATE_MODES = ("softmax", "sigmoid")
@@ -101,22 +102,11 @@ class ModelConfig:
             if isinstance(value, list):
                 value = tuple(value)
             object.__setattr__(self, f.name, _check_type(f.name, str(f.type), value))
-        if self.discrepancy not in DISCREPANCY_MODES:
-            raise UserError(f"model.discrepancy: {self.discrepancy!r} is not one of {', '.join(DISCREPANCY_MODES)}")
-        if self.sasm_gate not in GATE_MODES:
-            raise UserError(f"model.sasm_gate: {self.sasm_gate!r} is not one of {', '.join(GATE_MODES)}")
-        for name in ("num_classes", "width", "stem_width", "low_level_width", "blocks_per_stage", "dca_key_channels"):
-            if getattr(self, name) < 1:
-                raise UserError(f"model.{name}: must be >= 1, got {getattr(self, name)}")
-        vit_only = ("img_size", "patch_size", "depth", "embed_dim", "num_heads", "taps")
-        if self.is_pyramid and any(getattr(self, n) not in (None, ()) for n in vit_only):
-            set_here = [n for n in vit_only if getattr(self, n) not in (None, ())]
-            raise UserError(f"model: {', '.join(set_here)} apply to plain ViTs only, not {self.backbone} "
-                            "(use stage_depths)")
-        if self.stage_depths and not self.is_pyramid:
-            raise UserError(f"model.stage_depths: applies to pyramid ViTs only, not {self.backbone}")
-        if any(t < 1 for t in self.taps) or list(self.taps) != sorted(set(self.taps)):
-            raise UserError(f"model.taps: increasing block numbers from 1 expected, got {list(self.taps)}")
+        _check_vit_fields(self)
+        try:
+            check(self, MODEL_SPECS, MODEL_RULES, prefix="model.")
+        except ValueError as e:
+            raise UserError(str(e)) from None
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ModelConfig:
@@ -143,6 +133,45 @@ class ModelConfig:
         if self.dca:
             names.append("region_classifier")
         return tuple(names)
+
+
+# ---- validation: ranges and cross-field rules of every field, in one place (types: the annotations) ----------
+
+_VIT_ONLY = ("img_size", "patch_size", "depth", "embed_dim", "num_heads", "taps")
+_WIDTH = Spec(ge=1, le=16384)
+_WEIGHT = Spec(ge=0, le=100)
+MODEL_SPECS = {
+    "num_classes": Spec(ge=1, le=255),  # 8-bit label maps, 255 = ignore
+    "img_size": Spec(ge=1, le=MAX_PIXELS), "patch_size": Spec(ge=1, le=128), "depth": Spec(ge=1, le=256),
+    "embed_dim": _WIDTH, "num_heads": Spec(ge=1, le=1024), "stage_depths": Spec(ge=1, le=256, max_len=4),
+    "drop_path": Spec(ge=0, lt=1), "taps": Spec(ge=1, increasing=True),
+    "width": _WIDTH, "stem_width": _WIDTH, "low_level_width": _WIDTH, "dca_key_channels": _WIDTH,
+    "blocks_per_stage": Spec(ge=1, le=64),
+    "discrepancy": Spec(choices=DISCREPANCY_MODES), "sasm_gate": Spec(choices=GATE_MODES),
+    "dropout": Spec(ge=0, lt=1), "aux_weight": _WEIGHT, "sep_weight": _WEIGHT, "sep_margin": Spec(ge=-1, le=1),
+    "dca_weight": _WEIGHT, "dca_label_smoothing": Spec(ge=0, lt=1), "ohem_thresh": Spec(gt=0, le=1),
+    "ohem_min_kept": Spec(ge=1, le=2**31 - 1), "ignore_index": Spec(ge=0, le=255),
+}
+MODEL_RULES = (
+    Rule("backbone", lambda c: c.backbone.startswith(("vit_", "pvt_v2_")),
+         "expected a timm plain ViT (vit_*) or pyramid ViT (pvt_v2_*) name"),
+    Rule("taps", lambda c: not c.taps or c.depth is None or c.taps[-1] <= c.depth, "must not exceed depth"),
+    Rule("embed_dim", lambda c: c.embed_dim is None or c.num_heads is None or c.embed_dim % c.num_heads == 0,
+         "must be a multiple of num_heads"),
+    Rule("stage_depths", lambda c: len(c.stage_depths) in (0, 4), "needs 4 values, one per pyramid stage"),
+    Rule("ignore_index", lambda c: c.ignore_index >= c.num_classes,
+         "must not be a class index (at least num_classes); labels use 255"),
+)
+
+
+def _check_vit_fields(cfg: ModelConfig) -> None:
+    """ViT-only and pyramid-only fields (one message naming them all)."""
+    if cfg.is_pyramid and any(getattr(cfg, n) not in (None, ()) for n in _VIT_ONLY):
+        set_here = [n for n in _VIT_ONLY if getattr(cfg, n) not in (None, ())]
+        raise UserError(f"model: {', '.join(set_here)} apply to plain ViTs only, not {cfg.backbone} "
+                        "(use stage_depths)")
+    if cfg.stage_depths and not cfg.is_pyramid:
+        raise UserError(f"model.stage_depths: applies to pyramid ViTs only, not {cfg.backbone}")
 
 
 def _check_type(name: str, annotation: str, value: Any) -> Any:
