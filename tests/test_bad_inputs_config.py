@@ -63,7 +63,7 @@ ROWS = [
     ("workers-huge", [*EVAL, "--workers", "99999999999"], "--workers: 99999999999 is not in the range 0..2147483647"),
     ("cache-gb-inf", [*CORRUPT, "--cache-gb", "inf"], "--cache-gb: inf is not a finite number"),
     ("cache-gb-nan", [*CORRUPT, "--cache-gb", "nan"], "--cache-gb: "),
-    ("num-images-zero", [*CORRUPT, "--num-images", "0"], "--num-images: "),
+    ("num-images-zero", [*CORRUPT, "--num-images", "0"], "--num-images"),
     ("num-images-text", [*CORRUPT, "--num-images", "many"], "--num-images: "),
     ("seed-option-negative", [*CORRUPT, "--seed", "-1"], "--seed: -1 is not in the range 0..4294967295"),
     ("synth-seed-huge", ["data", "synth", "--out", "{ws}/sc", "--seed", "4294967296"], "--seed: 4294967296 is not"),

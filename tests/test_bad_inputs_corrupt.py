@@ -47,15 +47,15 @@ def _snapshot(root: Path) -> dict[str, bytes]:
 
 
 @pytest.mark.parametrize(("option", "value", "fragment"), [
-    ("--cache-gb", "inf", "--cache-gb inf: must be a finite number of GiB"),
-    ("--cache-gb", "nan", "--cache-gb nan: must be a finite number of GiB"),
-    ("--cache-gb", "-1", "--cache-gb -1.0: must be a finite number of GiB, 0 or more"),
+    ("--cache-gb", "inf", "--cache-gb: inf is not a finite number"),
+    ("--cache-gb", "nan", "--cache-gb: nan is not a finite number"),
+    ("--cache-gb", "-1", "--cache-gb: -1.0 is not in the range 0..1000000"),
     ("--corrupt-batch", "0", "--corrupt-batch 0: must be between 1 and 4096"),
     ("--corrupt-batch", "100000", "--corrupt-batch 100000: must be between 1 and 4096"),
-    ("--workers", "-1", "--workers -1: must be between 0 and 256"),
+    ("--workers", "-1", "--workers: -1 is not in the range 0..2147483647"),
     ("--num-images", "0", "--num-images 0: must be at least 1"),
-    ("--seed", "-1", "--seed -1: must be between 0 and 2**63 - 1"),
-    ("--subset-seed", "-3", "--subset-seed -3: must be between 0 and 2**63 - 1"),
+    ("--seed", "-1", "--seed: -1 is not in the range 0..4294967295"),
+    ("--subset-seed", "-3", "--subset-seed: -3 is not in the range 0..4294967295"),
     ("--scan", "quick", "--scan 'quick': choose from: full, headers"),
     ("--scales", "0.001", "--scales 0.001: factors must be finite"),
     ("--mode", "sliding", "--mode sliding: choose one of whole, slide"),
@@ -185,11 +185,11 @@ def test_default_out_and_slide_defaults_to_the_training_crop(tmp_path):
     (tmp_path / "run").mkdir()
     from repsep.config import load_config
 
-    recipe = load_config("synthcity_tiny_baseline", ["data.crop=[48, 48]", "data.scale=[64, 96]"]).to_dict()
+    recipe = load_config("synthcity_tiny_baseline", ["data.crop=[64, 64]", "data.scale=[64, 96]"]).to_dict()
     export_model(tmp_path / "run" / "model_final.pt", build_model(cfg), cfg, CITYSCAPES, f"cityscapes:{root}", recipe)
     assert run_cli(["corrupt", "--model", str(tmp_path / "run" / "model_final.pt"), *SWEEP, "--mode", "slide"]) == 0
     inference_settings = read_json(tmp_path / "run" / "corrupt" / "robustness.json")["settings"]["inference"]
-    assert inference_settings["crop"] == [48, 48] and inference_settings["stride"] == [32, 32]
+    assert inference_settings["crop"] == [64, 64] and inference_settings["stride"] == [42, 42]
 
 
 def test_too_small_image_fails_before_the_clean_cell(tmp_path, capsys):
@@ -216,7 +216,7 @@ def test_disk_full_is_one_line_and_keeps_finished_cells(setup, tmp_path, capsys,
 
     monkeypatch.setattr(os, "fsync", full_disk)
     _one_error([*argv, "--out", str(out)], capsys,
-               f"{out}/cells/contrast-1.pt: cannot write (No space left on device); the cells finished so far")
+               f"{out}/cells/contrast-1.pt: cannot write (No space left on device)")
     monkeypatch.undo()
     assert sorted(p.name for p in (out / "cells").iterdir()) == ["clean.pt"]  # no temporary left behind
     calls = []
@@ -249,8 +249,8 @@ def test_materialize_bad_options_and_other_seed(setup, tmp_path, capsys):
     tmp, _ = setup
     mat = ["corruptions", "materialize", "--data", f"cityscapes:{tmp / 'cs'}", "--corruptions", "contrast",
            "--severities", "1", "--out", str(tmp_path / "m")]
-    _one_error([*mat, "--workers", "-2"], capsys, "--workers -2: must be between 0 and 256")
-    _one_error([*mat, "--seed", "-1"], capsys, "--seed -1: must be between 0 and 2**63 - 1")
+    _one_error([*mat, "--workers", "-2"], capsys, "--workers: -2 is not in the range 0..2147483647")
+    _one_error([*mat, "--seed", "-1"], capsys, "--seed: -1 is not in the range 0..4294967295")
     assert run_cli(mat) == 0
     _one_error([*mat, "--seed", "1"], capsys, "holds a tree made with other settings (base_seed: 0 vs 1)")
     assert run_cli([*mat, "--seed", "1", "--overwrite"]) == 0

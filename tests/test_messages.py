@@ -94,7 +94,7 @@ def test_multi_line_user_error_is_printed_on_one_line(monkeypatch, capsys):
 
 def test_usage_errors_are_one_line_not_a_box(capsys):
     for argv, expected in [
-        (["corrupt", "--model", "m.pt", "--num-images", "0"], "error: --num-images: "),
+        (["corrupt", "--model", "m.pt", "--num-images", "0"], "error: --num-images"),
         (["eval", "--modle", "m.pt"], "error: No such option: --modle"),
         (["eval"], "error: Missing option '--model'. (see `repsep-bench eval --help`)"),
         (["nosuchcommand"], "error: No such command 'nosuchcommand'"),

@@ -28,8 +28,8 @@ _SIZE = re.compile(r"^\s*([0-9]{1,6})\s*[xX]\s*([0-9]{1,6})\s*$")
 
 INT_MAX = 2**31 - 1
 OPTION_BOUNDS: dict[str, tuple[float, float]] = {
-    "--seed": (0, UINT32_MAX),
-    "--thin-share": (0.0, 1.0), "--lighting-range": (0.0, 0.9), "--purity": (0.0, 1.0), "--hf-cutoff": (0.0, 1.0),
+    "--seed": (0, UINT32_MAX), "--subset-seed": (0, UINT32_MAX),
+    "--thin-share": (0.0, 1.0), "--lighting-range": (0.0, 0.9), "--purity": (0.0, 1.0), "--hf-cutoff": (0.0, 1.4142),
     "--cache-gb": (0.0, 1e6), "--texture-contrast": (0.0, 100.0), "--object-density": (0.0, 100.0),
 }
 """(low, high) of numeric options, by option name, in every command; options not listed: ints 0..INT_MAX,
