@@ -97,7 +97,8 @@ ROWS = [
      "--crop 0x0: each side must be between 16 and 16384 pixels"),
     ("stride-0x16", ["--mode", "slide", "--crop", "32x32", "--stride", "0x16"], "none",
      "--stride 0x16: each side must be between 1 and 16384 pixels"),
-    ("scales-tiny", ["--scales", "0.001"], "none", "--scales 0.001: factors must be finite numbers between 0.0625 and 16"),
+    ("scales-tiny", ["--scales", "0.001"], "none",
+     "--scales 0.001: factors must be finite numbers between 0.0625 and 16"),
     ("scales-nan", ["--scales", "nan"], "none", "--scales nan: factors must be finite"),
     ("all-ignore", [], "all_ignore", "no labelled pixel in the 3 images checked (every label is ignore)"),
 ]
