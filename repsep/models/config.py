@@ -16,6 +16,9 @@ from repsep.errors import UserError
 
 DISCREPANCY_MODES = ("avgpool", "laplacian")
 GATE_MODES = ("softmax", "sigmoid")
+BASELINE_AUX = {"upernet_vit": ("aux_head",), "setr_naive": ("aux_head",), "setr_pup": ("aux_head",),
+                "setr_mla": ("aux_head",), "segmenter_linear": (), "segmenter_mask": ()}
+"""Training-only modules of the recognisable baselines (repsep.models.baselines), removed by ``deploy()``."""
 
 
 @dataclass(frozen=True)
@@ -95,6 +98,25 @@ class ModelConfig:
     """... and at least this many of the hardest pixels per batch."""
     ignore_index: int = 255
 
+    # ---- recognisable baselines (repsep.models.baselines: upernet_vit, setr_*, segmenter_*); others ignore them
+    final_norm: bool = False
+    """Baselines: LayerNorm after the last ViT block, applied to that block's tap only (mmseg ``final_norm``)."""
+    with_cls_token: bool = True
+    """Baselines: the class token goes through the blocks (mmseg ``with_cls_token``; SETR-MLA drops it after the
+    position embedding)."""
+    pos_interp: str = "bicubic"
+    """Baselines: position-embedding resize mode, ``bicubic`` or ``bilinear`` (mmseg ``interpolate_mode``)."""
+    neck_width: int | None = None
+    """Baselines: MultiLevelNeck / MLANeck output channels (None: the ViT width)."""
+    aux_width: int | None = None
+    """Baselines: channels of the auxiliary heads (None: ``width``)."""
+    mla_width: int = 128
+    """SETR-MLA: channels of each of the four head branches (``width`` = 4 x this)."""
+    decoder_layers: int = 2
+    """Segmenter mask transformer: decoder blocks."""
+    decoder_heads: int | None = None
+    """Segmenter mask transformer: attention heads (None: width // 64)."""
+
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
@@ -103,6 +125,8 @@ class ModelConfig:
             object.__setattr__(self, f.name, _check_type(f.name, str(f.type), value))
         if self.discrepancy not in DISCREPANCY_MODES:
             raise UserError(f"model.discrepancy: {self.discrepancy!r} is not one of {', '.join(DISCREPANCY_MODES)}")
+        if self.pos_interp not in ("bicubic", "bilinear"):
+            raise UserError(f"model.pos_interp: {self.pos_interp!r} is not one of bicubic, bilinear")
         if self.sasm_gate not in GATE_MODES:
             raise UserError(f"model.sasm_gate: {self.sasm_gate!r} is not one of {', '.join(GATE_MODES)}")
         for name in ("num_classes", "width", "stem_width", "low_level_width", "blocks_per_stage", "dca_key_channels"):
@@ -137,6 +161,8 @@ class ModelConfig:
 
         The FCN head is auxiliary unless DCA uses it as its coarse prediction at inference.
         """
+        if self.name in BASELINE_AUX:
+            return BASELINE_AUX[self.name]
         names = []
         if self.sasm and not self.dca:
             names.append("aux_head")
