@@ -17,6 +17,7 @@ from repsep.cli.corrupt import corrupt_cmd, corruptions_app
 from repsep.cli.data import data_app
 from repsep.cli.evaluate import eval_cmd
 from repsep.cli.models import models_app
+from repsep.cli.models_import import import_app
 from repsep.cli.report import report_cmd
 from repsep.cli.train import train_cmd
 from repsep.errors import EXIT_BAD_INPUT, UserError
@@ -29,6 +30,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(data_app, name="data")
+models_app.add_typer(import_app, name="import")
 app.add_typer(models_app, name="models")
 app.add_typer(corruptions_app, name="corruptions")
 app.command("train")(train_cmd)

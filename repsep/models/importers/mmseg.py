@@ -231,3 +231,72 @@ def _mean_std(text: str) -> tuple[tuple[float, ...], tuple[float, ...]] | None:
         return None
     m, s = tuple(float(v) for v in re.findall(r"[\d.]+", mean)), tuple(float(v) for v in re.findall(r"[\d.]+", std))
     return (m, s) if len(m) == 3 and len(s) == 3 else None
+
+
+_EVAL = {"cityscapes": ((768, 768), (512, 512)), "ade20k": ((512, 512), (341, 341))}
+"""mmseg's slide test settings (crop, stride) of the ViT configs per dataset."""
+
+
+def _class_table(dataset: str | None, classes: tuple[str, ...] | None, num_classes: int, path: Path):
+    from repsep.data.labels import ADE20K, CITYSCAPES, ClassTable
+
+    if dataset is None:
+        dataset = {19: "cityscapes", 150: "ade20k"}.get(num_classes)
+    if dataset == "cityscapes":
+        table = CITYSCAPES
+    elif dataset == "ade20k":
+        table = ADE20K
+    elif dataset is None:
+        names = classes if classes and len(classes) == num_classes else tuple(f"class{i}" for i in range(num_classes))
+        table = ClassTable(name="mmseg", classes=tuple(str(c) for c in names),
+                           palette=tuple(((37 * i) % 256, (91 * i) % 256, (157 * i) % 256) for i in range(num_classes)))
+    else:
+        raise UserError(f"--dataset {dataset!r}: choose cityscapes or ade20k")
+    if table.num_classes != num_classes:
+        raise UserError(f"{path}: the checkpoint predicts {num_classes} classes but --dataset {dataset} has "
+                        f"{table.num_classes}")
+    return table, dataset
+
+
+def export_mmseg(imported: Imported, out: str | Path, ckpt: str | Path, arch: str, dataset: str | None = None,
+                 crop: tuple[int, int] | None = None, data_spec: str | None = None) -> dict[str, Any]:
+    """Write ``imported`` as a project model export at ``out``; returns the ``import`` record (also stored under
+    ``train_config["import"]``), with ``weights_sha256``."""
+    from repsep.engine.checkpoint import export_model
+
+    cfg = imported.config
+    table, dataset = _class_table(dataset, imported.classes, cfg.num_classes, Path(ckpt))
+    img = cfg.img_size if isinstance(cfg.img_size, tuple) else (cfg.img_size, cfg.img_size)
+    eval_crop, eval_stride = _EVAL.get(dataset or "", (img, (img[0] * 2 // 3, img[1] * 2 // 3)))
+    if crop is not None:
+        eval_crop, eval_stride = crop, (crop[0] * 2 // 3, crop[1] * 2 // 3)
+    spec = data_spec or {"cityscapes": "cityscapes:data/cityscapes", "ade20k": "ade20k:data/ade20k"}.get(
+        dataset or "", "synthcity")
+    record = {"format": "mmseg-1.x", "file": str(ckpt), "file_sha256": imported.file_sha256, "arch": arch,
+              "mean": list(imported.mean), "std": list(imported.std), "color": "RGB",
+              "config_sources": dict(imported.sources), "unused_keys": list(imported.unused)}
+    train_config = {"data": {"spec": spec, "crop": list(eval_crop), "mean": list(imported.mean),
+                             "std": list(imported.std)},
+                    "eval": {"mode": "slide", "crop": list(eval_crop), "stride": list(eval_stride)},
+                    "import": record}
+    record["weights_sha256"] = export_model(out, imported.model, cfg, table, spec, train_config)
+    record["class_table"] = table.name
+    return record
+
+
+def format_summary(imported: Imported, record: dict[str, Any]) -> str:
+    """People-readable summary of an import: config and where each value came from, normalisation, keys."""
+    cfg = imported.config
+    lines = [f"imported {record['arch']} from {record['file']} (sha256 {record['file_sha256'][:16]}...)",
+             f"  classes: {cfg.num_classes} ({record['class_table']}); input: mmseg mean {record['mean']} "
+             f"std {record['std']} RGB (folded into the model; it takes this project's ImageNet-normalised input)"]
+    for name, source in sorted(imported.sources.items()):
+        if hasattr(cfg, name):
+            lines.append(f"  {name:<16} {getattr(cfg, name)!s:<24} from {source}")
+        else:
+            lines.append(f"  {name:<16} {source}")
+    unused = imported.unused
+    shown = ", ".join(unused[:6]) + (" ..." if len(unused) > 6 else "")
+    lines.append(f"  unused keys ({len(unused)}; e.g. auxiliary heads): {shown or 'none'}")
+    lines.append(f"  weights sha256 {record['weights_sha256']}")
+    return "\n".join(lines)
