@@ -25,7 +25,7 @@ def models_list_cmd(
 
     rows = []
     for name, factory in MODELS.items():
-        family = name.split("_")[1]
+        family = name.split("_")[1] if name.split("_")[1] in SIZES else "vit"  # baselines: plain-ViT sizes
         cfg = model_config(name)
         rows.append({"name": name, "description": (factory.__doc__ or "").strip().splitlines()[0],
                      "sizes": {s: v["backbone"] for s, v in SIZES[family].items()},

@@ -52,7 +52,8 @@ def model_info(cfg: ModelConfig, image_size: tuple[int, int] = (512, 512)) -> di
     counter = FlopCounterMode(display=False, depth=2)
     with counter, torch.no_grad():
         model(torch.empty(1, 3, *image_size, device="meta"))
-    per_module = {k.removeprefix("Segmentor."): sum(v.values()) for k, v in counter.get_flop_counts().items()}
+    root = f"{type(model).__name__}."
+    per_module = {k.removeprefix(root): sum(v.values()) for k, v in counter.get_flop_counts().items()}
     flops_total = counter.get_total_flops()
     for row in modules:
         row["gflops"] = per_module.get(row["name"], 0) / 1e9 if row["in_inference"] else None
