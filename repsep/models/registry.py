@@ -53,7 +53,8 @@ _PREFIX = {"vit": "vit_", "pvt": "pvt_v2_"}
 def _make(name: str, family: str, size: str | None, overrides: dict[str, Any]) -> ModelConfig:
     sizes = SIZES[family]
     backbone = overrides.get("backbone")
-    if backbone is not None and not str(backbone).startswith(_PREFIX[family]):
+    deit = family == "vit" and str(backbone).startswith("deit_")  # timm DeiT models are plain ViTs
+    if backbone is not None and not str(backbone).startswith(_PREFIX[family]) and not deit:
         raise UserError(f"model.backbone: {name} needs a {_PREFIX[family]}* backbone, got {backbone!r}")
     if size is None:
         matches = [k for k, v in sizes.items() if k != "tiny" and v["backbone"] == backbone]
@@ -128,7 +129,7 @@ def _baseline(name: str, size: str | None, overrides: dict[str, Any], defaults: 
               ) -> ModelConfig:
     """A baseline config: the ViT size preset, then the architecture's defaults, then ``overrides``."""
     _no_switches(name, overrides)
-    base = _make(name, "vit", size, {k: v for k, v in overrides.items() if k == "backbone"})
+    base = _make(name, "vit", size, {k: v for k, v in overrides.items() if k in ("backbone", "depth", "embed_dim")})
     d = {**defaults(base), "pathway": False, "sasm": False, "dca": False}
     keep = {f.name: getattr(base, f.name) for f in dataclasses.fields(ModelConfig)}
     return _make(name, "vit", base.size if base.size != "custom" else None,

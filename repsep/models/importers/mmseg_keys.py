@@ -69,3 +69,32 @@ def convert_key(key: str, arch: str) -> str | None:
     if key.startswith(("neck.", "decode_head.", "auxiliary_head.")):
         return head_key(key, arch)
     return None
+
+
+def mmseg_backbone_to_timm(state: dict) -> tuple[dict, list[str]]:
+    """An mmseg checkpoint's state dict (``backbone.`` prefix optional, mmseg ViT key names) -> timm ViT keys,
+    and the keys dropped (heads, necks, the final ``ln1``, which timm calls ``norm``, is kept as ``norm``)."""
+    import torch
+
+    prefixed = any(k.startswith("backbone.") for k in state)
+    out, dropped = {}, []
+    for key, value in state.items():
+        if prefixed and not key.startswith("backbone."):
+            dropped.append(key)
+            continue
+        rel = key[len("backbone."):] if prefixed else key
+        new = backbone_key(rel)
+        if new is None:
+            dropped.append(key)
+        elif new.startswith("final_ln."):
+            out["norm." + new.split(".", 1)[1]] = value
+        else:
+            out[new[len("model."):]] = value
+    if "patch_embed.proj.weight" in out and "patch_embed.proj.bias" not in out:  # mmseg patch_bias=False
+        out["patch_embed.proj.bias"] = torch.zeros(out["patch_embed.proj.weight"].shape[0])
+    return out, dropped
+
+
+def is_mmseg_vit(state: dict) -> bool:
+    """Whether a state dict uses mmseg's ViT key names (``patch_embed.projection``, ``layers.N``)."""
+    return any(k.endswith("patch_embed.projection.weight") for k in state)
