@@ -29,6 +29,16 @@ def test_mmseg_backbone_checkpoint_loads_into_the_timm_vit(tmp_path, capsys):
     assert torch.equal(dst.model.patch_embed.proj.bias, torch.zeros(96))
 
 
+def test_final_norm_of_a_timm_file_goes_to_the_segmenter_final_ln(tmp_path):
+    src = build_model(model_config("segmenter_linear")).backbone.model
+    state = {k: v for k, v in src.state_dict().items()}
+    state["norm.weight"], state["norm.bias"] = torch.full((96,), 2.0), torch.full((96,), 0.5)
+    torch.save(state, tmp_path / "timm.pth")
+    dst = build_model(model_config("segmenter_linear")).backbone
+    load_pretrained(dst, tmp_path / "timm.pth")
+    assert torch.equal(dst.final_ln.weight, state["norm.weight"]) and torch.equal(dst.final_ln.bias, state["norm.bias"])
+
+
 def test_deit_names_are_plain_vits():
     cfg = model_config("segmenter_linear", backbone="deit_small_patch16_224", depth=4)
     assert cfg.size == "custom" and build_model(cfg).backbone.embed_dim == 384

@@ -1,4 +1,5 @@
-"""`models import mmseg`: an mmseg-built checkpoint -> a project export that eval and corrupt run unchanged."""
+"""`models import mmseg`: an mmseg-built checkpoint -> a project export that eval, corrupt and analyze run
+unchanged."""
 
 from __future__ import annotations
 
@@ -46,3 +47,5 @@ def test_import_then_eval_and_corrupt(imported, capsys):
     assert run_cli(["corrupt", "--model", str(out), "--out", str(tmp / "corrupt"), "--corruptions", "contrast",
                     "--severities", "1", "--num-images", "2"]) == 0  # slide inference with the recorded window
     assert (tmp / "corrupt" / "robustness.json").is_file()
+    assert run_cli(["analyze", "--model", str(out), "--num-images", "2", "--out", str(tmp / "analyze")]) == 0
+    assert (tmp / "analyze" / "similarity.json").is_file()

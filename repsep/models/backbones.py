@@ -238,6 +238,9 @@ def load_pretrained(backbone: Backbone, path: str | Path) -> None:
             source_dropped = [k for k in state if not k.startswith("backbone.")]
             state = {k[len("backbone."):]: v for k, v in state.items() if k.startswith("backbone.")}
     old_pos = tuple(state["pos_embed"].shape) if "pos_embed" in state else None
+    final_ln = getattr(backbone, "final_ln", None)  # baselines with mmseg's final_norm take the file's final norm
+    if final_ln is not None and "norm.weight" in state and state["norm.weight"].shape == final_ln.weight.shape:
+        final_ln.load_state_dict({"weight": state["norm.weight"], "bias": state["norm.bias"]})
     if backbone.is_pyramid:
         from timm.models.pvt_v2 import checkpoint_filter_fn
     else:
