@@ -45,3 +45,12 @@ def test_model_info_counts_aux_as_training_only():
     assert info["params"]["training_only"] > 0
     assert info["params"]["inference"] == info["params"]["total"] - info["params"]["training_only"]
     assert info["gmacs"]["backbone"] > 0 and info["gmacs"]["extra"] > 0
+
+
+def test_costs_match_mmseg_builds():
+    from repsep.models.baselines.mmseg_costs import MMSEG_COSTS
+
+    assert set(MMSEG_COSTS) == {(a, s) for a in BASELINES for s in ("B", "L")}
+    info = model_info(model_config("setr_pup", size="B", num_classes=150, img_size=512), (512, 512))
+    params, gmacs = MMSEG_COSTS[("setr_pup", "B")]
+    assert abs(info["params"]["inference"] / 1e6 - params) < 0.01 and abs(info["gmacs"]["total"] - gmacs) < 0.1

@@ -59,5 +59,11 @@ def models_info_cmd(
     cfg = model_config(name, **parse_overrides(overrides))
     info = model_info(cfg, parse_image_size(size))
     print(format_info(info))
+    from repsep.models.baselines.mmseg_costs import MMSEG_COSTS
+
+    if (cfg.name, cfg.size) in MMSEG_COSTS:  # the recognisable baselines: mmseg's own build, measured the same way
+        p, g = MMSEG_COSTS[(cfg.name, cfg.size)]
+        print(f"\nmmseg 1.2.2's own build ({cfg.name}, ViT-{cfg.size}, 150 classes, 512x512, grid 32x32): "
+              f"{p:.2f} M params (deployed), {g:.1f} GMACs (scripts/baseline_costs.py)")
     if json_out is not None:
         atomic_write_json(json_out, info)
