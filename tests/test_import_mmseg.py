@@ -49,3 +49,22 @@ def test_import_then_eval_and_corrupt(imported, capsys):
     assert (tmp / "corrupt" / "robustness.json").is_file()
     assert run_cli(["analyze", "--model", str(out), "--num-images", "2", "--out", str(tmp / "analyze")]) == 0
     assert (tmp / "analyze" / "similarity.json").is_file()
+
+
+def test_non_square_training_grid_needs_crop(tmp_path):
+    from repsep.errors import UserError
+    from repsep.models.importers.mmseg import import_mmseg
+
+    require_mmseg()
+    cfg = tiny_model_cfg("segmenter_linear")
+    cfg["backbone"]["img_size"] = (32, 64)  # grid 2x4: 8 tokens, not a square
+    ref = build_mmseg(cfg, seed=2)
+    save_mmseg(ref, tmp_path / "seg.pth")  # no config text: shapes and the arch defaults only
+    with pytest.raises(UserError, match="not a square; give --crop"):
+        import_mmseg(tmp_path / "seg.pth", "segmenter_linear")
+    imported = import_mmseg(tmp_path / "seg.pth", "segmenter_linear", crop=(32, 64), overrides={"num_heads": 1})
+    assert imported.config.img_size == (32, 64) and imported.sources["num_heads"] == "--set"
+    x = torch.randn(1, 3, 48, 80)
+    x_mm = x * imported.model.input_scale.view(1, 3, 1, 1) + imported.model.input_shift.view(1, 3, 1, 1)
+    with torch.no_grad():
+        assert (imported.model(x) - mmseg_logits(ref, x_mm)).abs().max() <= 1e-4
