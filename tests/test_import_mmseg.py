@@ -1,5 +1,5 @@
-"""`models import mmseg`: an mmseg-built checkpoint -> a project export that eval, corrupt and analyze run
-unchanged."""
+"""`models import mmseg`: an mmseg-built checkpoint -> a project export that eval, corrupt, analyze and
+report run unchanged."""
 
 from __future__ import annotations
 
@@ -49,6 +49,8 @@ def test_import_then_eval_and_corrupt(imported, capsys):
     assert (tmp / "corrupt" / "robustness.json").is_file()
     assert run_cli(["analyze", "--model", str(out), "--num-images", "2", "--out", str(tmp / "analyze")]) == 0
     assert (tmp / "analyze" / "similarity.json").is_file()
+    assert run_cli(["report", str(tmp / "eval"), str(tmp / "corrupt"), "--out", str(tmp / "report")]) == 0
+    assert "Robustness by corruption group" in (tmp / "report" / "report.json").read_text()
 
 
 def test_non_square_training_grid_needs_crop(tmp_path):
