@@ -10,6 +10,9 @@ from repsep.errors import UserError
 RECIPES = ["synthcity_tiny_baseline", "synthcity_tiny_rsseg", "cityscapes_vit_b_baseline", "cityscapes_vit_b_rsseg",
            "cityscapes_vit_l_rsseg", "ade20k_vit_b_baseline", "ade20k_vit_b_rsseg", "ade20k_vit_l_rsseg",
            "cityscapes_pvt_v2_b2_rsseg"]
+BASELINE_ARCHS = ("upernet_vit", "setr_naive", "setr_pup", "setr_mla", "segmenter_linear", "segmenter_mask")
+RECIPES += [f"synthcity_tiny_{a}" for a in BASELINE_ARCHS]  # the recognisable baselines (issue 17)
+RECIPES += [f"{d}_vit_{s}_{a}" for a in BASELINE_ARCHS for d in ("cityscapes", "ade20k") for s in ("b", "l")]
 
 
 def test_all_recipes_are_bundled_and_valid():

@@ -141,7 +141,8 @@ def test_models_cli(tmp_path, capsys):
     assert info["config"]["num_classes"] == 5 and info["image_size"] == [64, 96]
     assert run_cli(["models", "list", "--json", str(tmp_path / "list.json")]) == 0
     names = [row["name"] for row in json.loads((tmp_path / "list.json").read_text())["models"]]
-    assert names == ["baseline_vit", "rsseg_vit", "baseline_pvt", "rsseg_pvt"]
+    assert names == ["baseline_vit", "rsseg_vit", "baseline_pvt", "rsseg_pvt", "upernet_vit", "setr_naive", "setr_pup",
+                     "setr_mla", "segmenter_linear", "segmenter_mask"]  # + the recognisable baselines (issue 17)
     capsys.readouterr()
     assert run_cli(["models", "info", "nope"]) == 2
     assert "unknown model 'nope'" in capsys.readouterr().err

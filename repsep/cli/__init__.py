@@ -29,6 +29,7 @@ from repsep.cli.corrupt import corrupt_cmd, corruptions_app
 from repsep.cli.data import data_app
 from repsep.cli.evaluate import eval_cmd
 from repsep.cli.models import models_app
+from repsep.cli.models_import import import_app
 from repsep.cli.options import bound_numeric_options
 from repsep.cli.report import report_cmd
 from repsep.cli.study import study_cmd
@@ -59,6 +60,7 @@ def _global_options(
 
 
 app.add_typer(data_app, name="data")
+models_app.add_typer(import_app, name="import")
 app.add_typer(models_app, name="models")
 app.add_typer(corruptions_app, name="corruptions")
 app.command("train")(train_cmd)

@@ -29,7 +29,7 @@ def models_list_cmd(
 
     rows = []
     for name, factory in MODELS.items():
-        family = name.split("_")[1]
+        family = name.split("_")[1] if name.split("_")[1] in SIZES else "vit"  # baselines: plain-ViT sizes
         cfg = model_config(name)
         rows.append({"name": name, "description": (factory.__doc__ or "").strip().splitlines()[0],
                      "sizes": {s: v["backbone"] for s, v in SIZES[family].items()},
@@ -68,5 +68,11 @@ def models_info_cmd(
     cfg = model_config(name, **parse_overrides(overrides))
     info = model_info(cfg, parse_image_size(size))
     print(format_info(info))
+    from repsep.models.baselines.mmseg_costs import MMSEG_COSTS
+
+    if (cfg.name, cfg.size) in MMSEG_COSTS:  # the recognisable baselines: mmseg's own build, measured the same way
+        p, g = MMSEG_COSTS[(cfg.name, cfg.size)]
+        print(f"\nmmseg 1.2.2's own build ({cfg.name}, ViT-{cfg.size}, 150 classes, 512x512, grid 32x32): "
+              f"{p:.2f} M params (deployed), {g:.1f} GMACs (scripts/baseline_costs.py)")
     if json_out is not None:
         write_json_target(json_out, info, "models info")

@@ -40,8 +40,9 @@ def default_taps(depth: int) -> tuple[int, ...]:
 
 def check_backbone_name(name: str) -> None:
     """UserError unless ``name`` is a timm ``vit_*`` or ``pvt_v2_*`` model."""
-    if not (name.startswith(("vit_", "pvt_v2_")) and timm.is_model(name)):
-        raise UserError(f"model.backbone: {name!r} is not a timm plain ViT (vit_*) or pyramid ViT (pvt_v2_*); "
+    if not (name.startswith(("vit_", "pvt_v2_", "deit_")) and "distilled" not in name and timm.is_model(name)):
+        raise UserError(f"model.backbone: {name!r} is not a timm plain ViT (vit_*, deit_* without distillation "
+                        "token) or pyramid ViT (pvt_v2_*); "
                         "e.g. vit_tiny_patch16_384, vit_small_patch16_384, vit_base_patch16_384, "
                         "vit_large_patch16_384, pvt_v2_b0, pvt_v2_b1, pvt_v2_b2")
 
@@ -233,6 +234,19 @@ def load_pretrained(backbone: Backbone, path: str | Path) -> None:
             raise UserError(f"{path}: does not fit {name} ({type(e).__name__}: {str(e)[:200]})") from None
         return
     state = _read_state_dict(path)
+    source_dropped: list[str] = []
+    if not backbone.is_pyramid:
+        from repsep.models.importers.mmseg_keys import is_mmseg_vit, mmseg_backbone_to_timm
+
+        if is_mmseg_vit(state):  # mmseg {"state_dict": {"backbone.…"}} or a bare mmseg ViT
+            state, source_dropped = mmseg_backbone_to_timm(state)
+        elif any(k.startswith("backbone.") for k in state):
+            source_dropped = [k for k in state if not k.startswith("backbone.")]
+            state = {k[len("backbone."):]: v for k, v in state.items() if k.startswith("backbone.")}
+    old_pos = tuple(state["pos_embed"].shape) if "pos_embed" in state else None
+    final_ln = getattr(backbone, "final_ln", None)  # baselines with mmseg's final_norm take the file's final norm
+    if final_ln is not None and "norm.weight" in state and state["norm.weight"].shape == final_ln.weight.shape:
+        final_ln.load_state_dict({"weight": state["norm.weight"], "bias": state["norm.bias"]})
     if backbone.is_pyramid:
         from timm.models.pvt_v2 import checkpoint_filter_fn
     else:
@@ -254,3 +268,19 @@ def load_pretrained(backbone: Backbone, path: str | Path) -> None:
                  f"shape mismatches {_keys_summary(mismatched)}" if mismatched else ""]
         raise UserError(f"{path}: does not fit backbone {name}: " + "; ".join(p for p in parts if p))
     model.load_state_dict(state, strict=True)
+    print(pretrained_summary(path, state, sorted(dropped) + sorted(source_dropped), old_pos, model))
+
+
+def pretrained_summary(path: Path, state: dict, dropped: list[str], old_pos: tuple | None, model: nn.Module) -> str:
+    """One line: what a backbone load took (loaded / resized position grid / dropped / missing)."""
+    resized = ""
+    new_pos = tuple(model.pos_embed.shape) if hasattr(model, "pos_embed") else None
+    if old_pos and new_pos and old_pos != new_pos:
+        prefix = getattr(model, "num_prefix_tokens", 1)
+        old_n, new_n = old_pos[1] - prefix, new_pos[1] - prefix
+        grid = tuple(getattr(model.patch_embed, "grid_size", ()))
+        old = f"{int(old_n ** 0.5)}x{int(old_n ** 0.5)}" if int(old_n ** 0.5) ** 2 == old_n else f"{old_n} tokens"
+        resized = f"; resized pos_embed {old} -> {'x'.join(map(str, grid)) or new_n}"
+    shown = ", ".join(dropped[:4]) + (" ..." if len(dropped) > 4 else "")
+    return (f"pretrained {path.name}: loaded {len(state)} tensors{resized}; dropped {len(dropped)}"
+            f"{' (' + shown + ')' if dropped else ''}; missing 0")

@@ -17,6 +17,9 @@ from repsep.schema import MAX_PIXELS, Rule, Spec, check
 
 DISCREPANCY_MODES = ("avgpool", "laplacian")
 GATE_MODES = ("softmax", "sigmoid")
+BASELINE_AUX = {"upernet_vit": ("aux_head",), "setr_naive": ("aux_head",), "setr_pup": ("aux_head",),
+                "setr_mla": ("aux_head",), "segmenter_linear": (), "segmenter_mask": ()}
+"""Training-only modules of the recognisable baselines (repsep.models.baselines), removed by ``deploy()``."""
 
 
 @dataclass(frozen=True)
@@ -96,6 +99,25 @@ class ModelConfig:
     """... and at least this many of the hardest pixels per batch."""
     ignore_index: int = 255
 
+    # ---- recognisable baselines (repsep.models.baselines: upernet_vit, setr_*, segmenter_*); others ignore them
+    final_norm: bool = False
+    """Baselines: LayerNorm after the last ViT block, applied to that block's tap only (mmseg ``final_norm``)."""
+    with_cls_token: bool = True
+    """Baselines: the class token goes through the blocks (mmseg ``with_cls_token``; SETR-MLA drops it after the
+    position embedding)."""
+    pos_interp: str = "bicubic"
+    """Baselines: position-embedding resize mode, ``bicubic`` or ``bilinear`` (mmseg ``interpolate_mode``)."""
+    neck_width: int | None = None
+    """Baselines: MultiLevelNeck / MLANeck output channels (None: the ViT width)."""
+    aux_width: int | None = None
+    """Baselines: channels of the auxiliary heads (None: ``width``)."""
+    mla_width: int = 128
+    """SETR-MLA: channels of each of the four head branches (``width`` = 4 x this)."""
+    decoder_layers: int = 2
+    """Segmenter mask transformer: decoder blocks."""
+    decoder_heads: int | None = None
+    """Segmenter mask transformer: attention heads (None: width // 64)."""
+
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
@@ -127,6 +149,8 @@ class ModelConfig:
 
         The FCN head is auxiliary unless DCA uses it as its coarse prediction at inference.
         """
+        if self.name in BASELINE_AUX:
+            return BASELINE_AUX[self.name]
         names = []
         if self.sasm and not self.dca:
             names.append("aux_head")
@@ -151,6 +175,8 @@ MODEL_SPECS = {
     "dropout": Spec(ge=0, lt=1), "aux_weight": _WEIGHT, "sep_weight": _WEIGHT, "sep_margin": Spec(ge=-1, le=1),
     "dca_weight": _WEIGHT, "dca_label_smoothing": Spec(ge=0, lt=1), "ohem_thresh": Spec(gt=0, le=1),
     "ohem_min_kept": Spec(ge=1, le=2**31 - 1), "ignore_index": Spec(ge=0, le=255),
+    "pos_interp": Spec(choices=("bicubic", "bilinear")), "neck_width": _WIDTH, "aux_width": _WIDTH,
+    "mla_width": _WIDTH, "decoder_layers": Spec(ge=1, le=64), "decoder_heads": Spec(ge=1, le=1024),
 }
 MODEL_RULES = (
     Rule("backbone", lambda c: c.backbone.startswith(("vit_", "pvt_v2_")),

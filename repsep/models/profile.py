@@ -61,7 +61,8 @@ def model_info(cfg: ModelConfig, image_size: tuple[int, int] = (512, 512)) -> di
     counter = FlopCounterMode(display=False, depth=2)
     with counter, torch.no_grad():
         model(torch.empty(1, 3, *image_size, device="meta"))
-    macs = {k.removeprefix("Segmentor."): sum(v.values()) / 2 for k, v in counter.get_flop_counts().items()}
+    root = f"{type(model).__name__}."
+    macs = {k.removeprefix(root): sum(v.values()) / 2 for k, v in counter.get_flop_counts().items()}
     for row in modules:
         row["gmacs"] = macs.get(row["name"], 0) / 1e9 if row["in_inference"] else None
     backbone = _count(model.backbone)

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from repsep.errors import UserError
+from repsep.models.backbones import default_taps
 from repsep.models.config import ModelConfig
 
 # Decoder of the real sizes: pathway width 128 (192 for ViT-B/L), ViT-Adapter stem 64, DeepLabV3+ low-level 48,
@@ -52,7 +53,8 @@ _PREFIX = {"vit": "vit_", "pvt": "pvt_v2_"}
 def _make(name: str, family: str, size: str | None, overrides: dict[str, Any]) -> ModelConfig:
     sizes = SIZES[family]
     backbone = overrides.get("backbone")
-    if backbone is not None and not str(backbone).startswith(_PREFIX[family]):
+    deit = family == "vit" and str(backbone).startswith("deit_")  # timm DeiT models are plain ViTs
+    if backbone is not None and not str(backbone).startswith(_PREFIX[family]) and not deit:
         raise UserError(f"model.backbone: {name} needs a {_PREFIX[family]}* backbone, got {backbone!r}")
     if size is None:
         matches = [k for k, v in sizes.items() if k != "tiny" and v["backbone"] == backbone]
@@ -107,11 +109,88 @@ def _no_switches(name: str, overrides: dict[str, Any]) -> None:
                         f"{name.split('_')[1]} with pathway/sasm/dca switches")
 
 
+# ---- recognisable baselines (repsep.models.baselines), structured as mmsegmentation 1.x builds them ----------
+
+_HEAD_WIDTH = {"tiny": 32, "T": 256, "S": 256, "B": 512, "L": 512}
+"""UPerHead / SETR head channels per size (mmseg: UPerHead 512 at ViT-B/DeiT-S, SETR 256 at ViT-L)."""
+
+
+def _depth_of(cfg: ModelConfig) -> int:
+    return cfg.depth or (24 if "large" in cfg.backbone else 32 if "huge" in cfg.backbone else 12)
+
+
+def _setr_taps(depth: int) -> tuple[int, ...]:
+    """SETR naive/PUP taps: mmseg's out_indices (9, 14, 19, 23) at 24 blocks (1-based 10, 15, 20, 24), else the
+    quarters of depth."""
+    return (10, 15, 20, 24) if depth == 24 else default_taps(depth)
+
+
+def _baseline(name: str, size: str | None, overrides: dict[str, Any], defaults: Callable[[ModelConfig], dict]
+              ) -> ModelConfig:
+    """A baseline config: the ViT size preset, then the architecture's defaults, then ``overrides``."""
+    _no_switches(name, overrides)
+    base = _make(name, "vit", size, {k: v for k, v in overrides.items() if k in ("backbone", "depth", "embed_dim")})
+    d = {**defaults(base), "pathway": False, "sasm": False, "dca": False}
+    keep = {f.name: getattr(base, f.name) for f in dataclasses.fields(ModelConfig)}
+    return _make(name, "vit", base.size if base.size != "custom" else None,
+                 {**{k: v for k, v in keep.items() if k not in ("name", "size")}, **d, **overrides})
+
+
+def upernet_vit(size: str | None = None, **overrides: Any) -> ModelConfig:
+    """UperNet on a plain ViT (mmseg configs/vit): taps 3/6/9/12 -> MultiLevelNeck -> UPerHead, FCN aux 0.4."""
+    return _baseline("upernet_vit", size, overrides, lambda c: dict(
+        taps=default_taps(_depth_of(c)), width=_HEAD_WIDTH.get(c.size, 512),
+        aux_width=16 if c.size == "tiny" else 256, dropout=0.1, pos_interp="bicubic",
+        drop_path=0.0 if c.size == "tiny" else 0.1))
+
+
+def setr_naive(size: str | None = None, **overrides: Any) -> ModelConfig:
+    """SETR-Naive (mmseg configs/setr): LN, Conv1x1-BN-ReLU, x4, classify; 3 aux heads on earlier taps."""
+    return _baseline("setr_naive", size, overrides, lambda c: dict(
+        taps=_setr_taps(_depth_of(c)), width=32 if c.size == "tiny" else 256, dropout=0.0, pos_interp="bilinear"))
+
+
+def setr_pup(size: str | None = None, **overrides: Any) -> ModelConfig:
+    """SETR-PUP (mmseg configs/setr): LN, 4 x (Conv3x3-BN-ReLU, x2), classify; 3 aux heads on earlier taps."""
+    return _baseline("setr_pup", size, overrides, lambda c: dict(
+        taps=_setr_taps(_depth_of(c)), width=32 if c.size == "tiny" else 256, dropout=0.0, pos_interp="bilinear"))
+
+
+def setr_mla(size: str | None = None, **overrides: Any) -> ModelConfig:
+    """SETR-MLA (mmseg configs/setr): MLANeck -> 4 branches (2 convs, x4) concatenated; 4 FCN aux classifiers."""
+    return _baseline("setr_mla", size, overrides, lambda c: dict(
+        taps=default_taps(_depth_of(c)), neck_width=32 if c.size == "tiny" else 256,
+        mla_width=16 if c.size == "tiny" else 128, width=64 if c.size == "tiny" else 512, dropout=0.0,
+        with_cls_token=False, pos_interp="bilinear"))
+
+
+def segmenter_linear(size: str | None = None, **overrides: Any) -> ModelConfig:
+    """Segmenter, linear decoder (mmseg configs/segmenter): final-normed last block -> 1x1 classifier."""
+    return _baseline("segmenter_linear", size, overrides, lambda c: dict(
+        taps=(_depth_of(c),), final_norm=True, width=_VIT_WIDTH.get(c.size, c.embed_dim or 768), dropout=0.0,
+        pos_interp="bicubic", drop_path=0.0 if c.size == "tiny" else 0.1))
+
+
+def segmenter_mask(size: str | None = None, **overrides: Any) -> ModelConfig:
+    """Segmenter, mask transformer decoder (mmseg configs/segmenter): 2 blocks, class embeddings, masks."""
+    return _baseline("segmenter_mask", size, overrides, lambda c: dict(
+        taps=(_depth_of(c),), final_norm=True, width=_VIT_WIDTH.get(c.size, c.embed_dim or 768), decoder_layers=2,
+        decoder_heads=None, dropout=0.0, pos_interp="bicubic", drop_path=0.0 if c.size == "tiny" else 0.1))
+
+
+_VIT_WIDTH = {"tiny": 96, "T": 192, "S": 384, "B": 768, "L": 1024}
+
 MODELS: dict[str, Callable[..., ModelConfig]] = {
     "baseline_vit": baseline_vit,
     "rsseg_vit": rsseg_vit,
     "baseline_pvt": baseline_pvt,
     "rsseg_pvt": rsseg_pvt,
+    "upernet_vit": upernet_vit,
+    "setr_naive": setr_naive,
+    "setr_pup": setr_pup,
+    "setr_mla": setr_mla,
+    "segmenter_linear": segmenter_linear,
+    "segmenter_mask": segmenter_mask,
 }
 
 

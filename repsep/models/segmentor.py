@@ -207,7 +207,12 @@ class Segmentor(nn.Module):
         return names | {n for n, _ in self.named_parameters() if n in tokens}
 
 
-def build_model(cfg: ModelConfig) -> Segmentor:
+def build_model(cfg: ModelConfig) -> Segmentor | nn.Module:
     """The segmenter described by ``cfg`` (randomly initialised; load backbone weights with
-    :func:`repsep.models.load_pretrained`)."""
+    :func:`repsep.models.load_pretrained`); the recognisable baselines (``upernet_vit``, ``setr_*``,
+    ``segmenter_*``) are a :class:`repsep.models.baselines.BaselineSegmentor`."""
+    from repsep.models.baselines import BASELINES, BaselineSegmentor
+
+    if cfg.name in BASELINES:
+        return BaselineSegmentor(cfg)
     return Segmentor(cfg)
