@@ -356,6 +356,8 @@ def replace_result(out: str | os.PathLike, kind: str, *, overwrite: bool = False
             target.files[key] = digest
         target.finished = True
         target._save_marker()
+    except UserError as e:  # name the file where it would have landed, not its staging copy
+        raise UserError(str(e).replace(str(staging.path), str(out))) from None
     except OSError as e:
         raise UserError(f"{out}: cannot write the result ({e.strerror or e})") from None
     finally:

@@ -2,15 +2,17 @@
 # The main job on the embedded default, end to end: `make demo` runs `bash scripts/demo.sh DEMO_OUT`.
 #
 #   1. generate SynthCity (300 train / 100 val at 256x512, seed 0) and validate it
-#   2. train the tiny baseline ViT and the tiny RSSeg (repsep/configs/synthcity_tiny_{baseline,rsseg}.yaml)
-#   3. evaluate both on the 100 val images
-#   4. corrupt: the 16 Cityscapes-C corruptions x 5 severities on the first $CORRUPT_IMAGES val images
-#      (RSSeg's CE/mCE against the baseline)
-#   5. analyze over-smoothness of both on the first $ANALYZE_IMAGES val images
+#   2. train three tiny ViT segmenters (repsep/configs/synthcity_tiny_{baseline,upernet_vit,rsseg}.yaml): the
+#      matched control (RSSeg's decoder without its separation parts), UperNet-ViT as mmseg builds it (the
+#      recognisable baseline), and RSSeg
+#   3. evaluate them on the 100 val images
+#   4. corrupt: the 16 Cityscapes-C corruptions x 5 severities on $CORRUPT_IMAGES val images (a seeded subset
+#      spread over the split; CE/mCE against the matched control)
+#   5. analyze over-smoothness of all three on $ANALYZE_IMAGES val images (seeded subset)
 #   6. report: tables, bootstrap intervals and figures in $OUT/report
 #
 # Every step is skipped when its result is already there, so an interrupted demo continues where it stopped.
-# Sized for about 15 minutes on 2 CPU cores; CORRUPT_IMAGES / ANALYZE_IMAGES trade time for precision.
+# Sized for about 20 minutes on 2 CPU cores; CORRUPT_IMAGES / ANALYZE_IMAGES trade time for precision.
 set -euo pipefail
 
 OUT="${1:?usage: scripts/demo.sh OUTPUT_DIR}"
@@ -28,7 +30,7 @@ repsep-bench data check "$OUT/synthcity" --split val --json "$OUT/synthcity_val_
 
 folders=()
 models=()
-for name in baseline rsseg; do
+for name in baseline upernet_vit rsseg; do
     run="$OUT/runs/$name"
     step "train $name (synthcity_tiny_$name)"
     repsep-bench train "synthcity_tiny_$name" --set "data.spec=$DATA" --out "$run" --resume

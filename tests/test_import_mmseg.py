@@ -34,7 +34,7 @@ def test_import_then_eval_and_corrupt(imported, capsys):
     assert "num_heads        1" in text and "from meta" in text
     assert run_cli(argv) == 2  # exists, no --overwrite
     loaded = load_model(out)
-    record = loaded.train_config["import"]
+    record = loaded.source
     assert record["arch"] == "upernet_vit" and len(record["file_sha256"]) == 64
     assert all(k.startswith("auxiliary_head.") for k in record["unused_keys"]) and record["unused_keys"]
     assert loaded.class_table.name == "cityscapes" and loaded.model.aux_head is None

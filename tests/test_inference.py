@@ -115,7 +115,7 @@ def run_cli(*args: str) -> int:
 
 
 def test_colourise_and_error_map_known_pixels():
-    from repsep.engine.evaluate import colourise, error_map
+    from repsep.engine.eval_format import colourise, error_map
 
     pred = np.array([[0, 1], [1, 0]])
     label = np.array([[0, 0], [255, 1]])

@@ -44,7 +44,8 @@ def eval_cmd(
     the same command continues from them and gives exactly the metrics of an uninterrupted run.
     """
     from repsep.engine import distributed
-    from repsep.engine.evaluate import evaluate_checkpoint, metrics_table
+    from repsep.engine.eval_format import metrics_table
+    from repsep.engine.evaluate import evaluate_checkpoint
 
     out = out or model.parent / "eval"
     try:

@@ -240,10 +240,12 @@ class LoadedModel:
     dataset_spec: str
     train_config: dict[str, Any]
     path: Path
+    source: dict[str, Any] | None = None
+    """Where an imported model came from (``models import``: file, sha256, normalisation, unused keys), else None."""
 
 
 METADATA_FIELDS = ("format", "model_name", "model_config", "class_table", "dataset_spec", "train_config",
-                   "weights_sha256")
+                   "source", "weights_sha256")
 
 
 def metadata_sha256(obj: dict[str, Any]) -> str:
@@ -254,11 +256,12 @@ def metadata_sha256(obj: dict[str, Any]) -> str:
 
 
 def export_model(path: str | Path, model: nn.Module, model_config: Any, class_table: Any, dataset_spec: str,
-                 train_config: dict[str, Any], folder: Any = None) -> str:
+                 train_config: dict[str, Any], folder: Any = None, source: dict[str, Any] | None = None) -> str:
     """Write the deployed export of ``model`` (auxiliary heads dropped on a copy); returns the weights' sha256.
 
     ``model_config`` is the ModelConfig dataclass, ``class_table`` the ClassTable, ``train_config`` a plain dict.
     With an :class:`~repsep.ownership.OwnedFolder` ``folder``, ``path`` is relative to it and recorded there.
+    ``source`` records where an imported model came from (plain types; covered by the metadata digest).
     Refused (UserError) for a non-finite weight or a failed write.
     """
     import copy
@@ -270,7 +273,7 @@ def export_model(path: str | Path, model: nn.Module, model_config: Any, class_ta
     sha = weights_sha256(state_dict)
     obj = {"format": MODEL_FORMAT, "model_name": model_config.name, "model_config": dataclasses.asdict(model_config),
            "class_table": class_table.to_dict(), "dataset_spec": dataset_spec, "train_config": train_config,
-           "state_dict": state_dict, "weights_sha256": sha}
+           "source": source, "state_dict": state_dict, "weights_sha256": sha}
     obj["metadata_sha256"] = metadata_sha256(obj)
     _save_file(path, lambda f: torch.save(obj, f), folder)
     return sha
@@ -321,6 +324,8 @@ def _check_export_fields(obj: dict[str, Any], path: Path) -> None:
     train_config = obj.get("train_config")
     if train_config is not None and not isinstance(train_config, dict):
         raise _field_error(path, "train_config", "must be a mapping")
+    if obj.get("source") is not None and not isinstance(obj["source"], dict):
+        raise _field_error(path, "source", "must be a mapping")
     require_finite(state_dict, path)
 
 
@@ -360,7 +365,7 @@ def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> Lo
         raise UserError(f"{path}: weights do not fit model {cfg.name!r} ({_first_mismatch(str(e))})") from None
     return LoadedModel(model=model.eval().to(map_location), model_config=cfg, class_table=table,
                        dataset_spec=str(obj["dataset_spec"]), train_config=dict(obj.get("train_config") or {}),
-                       path=path)
+                       path=path, source=obj.get("source"))
 
 
 def _tuples(d: dict[str, Any]) -> dict[str, Any]:

@@ -158,7 +158,7 @@ def _finish(folder: OwnedFolder) -> None:
 
 def _write_result(folder: OwnedFolder, result: dict[str, Any], evaluator, settings: dict[str, Any],
                   model_path: Path, preds: OwnedFolder | None) -> None:
-    from repsep.engine.evaluate import metrics_table
+    from repsep.engine.eval_format import metrics_table
     from repsep.io import dumps_json
     from repsep.manifest import build_manifest
 
@@ -199,7 +199,7 @@ def _evaluate_chunks(model, dataset, indices: list[int], partial: PartialResults
     """Evaluate the chunks ``todo`` (one image per batch; rank r takes the positions p with p % W == r), add
     them to ``evaluator`` and save each chunk on rank 0 as soon as every rank finished it."""
     from repsep.engine import inference as inf
-    from repsep.engine.evaluate import colourise, error_map, png_bytes
+    from repsep.engine.eval_format import colourise, error_map, png_bytes
     from repsep.metrics import SegEvaluator
     from repsep.progress import progress_bar
 

@@ -173,6 +173,17 @@ class PyramidBackbone(nn.Module):
 Backbone = ViTBackbone | PyramidBackbone
 
 
+def _looks_like_torch_file(path: Path) -> bool:
+    """A torch zip archive (``PK``) or a pickle (protocol opcode 0x80): torch's refusal then means pickled objects;
+    anything else is simply not a weight file."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(2)
+    except OSError:
+        return False
+    return head == b"PK" or head[:1] == b"\x80"
+
+
 def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     """Tensors of a .pth/.pt/.bin (optionally wrapped in state_dict/model/module) or .safetensors file."""
     suffix = path.suffix.lower()
@@ -190,7 +201,8 @@ def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
         raise UserError(f"{path}: file not found") from None
     except Exception as e:  # noqa: BLE001 - torch/safetensors raise many types for a foreign file
         text = str(e)
-        if isinstance(e, pickle.UnpicklingError) and ("weights_only" in text or "Unsupported global" in text):
+        if isinstance(e, pickle.UnpicklingError) and ("weights_only" in text or "Unsupported global" in text) \
+                and _looks_like_torch_file(path):
             raise UserError(f"{path}: refused, the file contains Python objects/code beyond tensors and plain "
                             "values; it was not loaded") from None
         first = (text.strip().splitlines() or [""])[0][:200]

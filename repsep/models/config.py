@@ -179,8 +179,8 @@ MODEL_SPECS = {
     "mla_width": _WIDTH, "decoder_layers": Spec(ge=1, le=64), "decoder_heads": Spec(ge=1, le=1024),
 }
 MODEL_RULES = (
-    Rule("backbone", lambda c: c.backbone.startswith(("vit_", "pvt_v2_")),
-         "expected a timm plain ViT (vit_*) or pyramid ViT (pvt_v2_*) name"),
+    Rule("backbone", lambda c: c.backbone.startswith(("vit_", "deit_", "pvt_v2_")),
+         "expected a timm plain ViT (vit_*, deit_*) or pyramid ViT (pvt_v2_*) name"),
     Rule("taps", lambda c: not c.taps or c.depth is None or c.taps[-1] <= c.depth, "must not exceed depth"),
     Rule("embed_dim", lambda c: c.embed_dim is None or c.num_heads is None or c.embed_dim % c.num_heads == 0,
          "must be a multiple of num_heads"),

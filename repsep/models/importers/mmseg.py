@@ -10,6 +10,7 @@ keys (:mod:`.mmseg_keys`), and checks that every weight of the deployed model is
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
 import re
@@ -260,8 +261,10 @@ def _class_table(dataset: str | None, classes: tuple[str, ...] | None, num_class
 
 def export_mmseg(imported: Imported, out: str | Path, ckpt: str | Path, arch: str, dataset: str | None = None,
                  crop: tuple[int, int] | None = None, data_spec: str | None = None) -> dict[str, Any]:
-    """Write ``imported`` as a project model export at ``out``; returns the ``import`` record (also stored under
-    ``train_config["import"]``), with ``weights_sha256``."""
+    """Write ``imported`` as a project model export at ``out``; returns the import record (stored as the export's
+    ``source``), with ``weights_sha256``. The export's training config is a full, valid one: the model, the
+    dataset spec, and the slide evaluation of mmseg's test pipeline."""
+    from repsep.config import config_from_dict
     from repsep.engine.checkpoint import export_model
 
     cfg = imported.config
@@ -275,11 +278,12 @@ def export_mmseg(imported: Imported, out: str | Path, ckpt: str | Path, arch: st
     record = {"format": "mmseg-1.x", "file": str(ckpt), "file_sha256": imported.file_sha256, "arch": arch,
               "mean": list(imported.mean), "std": list(imported.std), "color": "RGB",
               "config_sources": dict(imported.sources), "unused_keys": list(imported.unused)}
-    train_config = {"data": {"spec": spec, "crop": list(eval_crop), "mean": list(imported.mean),
-                             "std": list(imported.std)},
-                    "eval": {"mode": "slide", "crop": list(eval_crop), "stride": list(eval_stride)},
-                    "import": record}
-    record["weights_sha256"] = export_model(out, imported.model, cfg, table, spec, train_config)
+    train_config = config_from_dict({
+        "model": dataclasses.asdict(cfg),
+        "data": {"spec": spec, "crop": list(eval_crop), "scale": list(eval_crop)},
+        "eval": {"mode": "slide", "crop": list(eval_crop), "stride": list(eval_stride)},
+    }, f"{ckpt} (imported config)").to_dict()
+    record["weights_sha256"] = export_model(out, imported.model, cfg, table, spec, train_config, source=record)
     record["class_table"] = table.name
     return record
 
