@@ -54,7 +54,7 @@ from corruptions.materialize import ids_sha256
 from corruptions.metrics import check_reference, load_reference, robustness_summary
 from corruptions.suite import group_of
 from repsep.errors import UserError
-from repsep.io import dumps_json
+from repsep.io import dumps_json, npz_bytes
 
 KIND = "corrupt"
 CORRUPT_ON = ("auto", "model", "workers")
@@ -399,19 +399,6 @@ def _write_outputs(folder, cfg: SweepConfig, result: dict[str, Any], scores: dic
         "model": str(cfg.model), "model_sha256": model_sha, "dataset": spec, "split": cfg.split,
         "settings": result["settings"]})
     write_bytes(folder, "manifest.json", dumps_json(manifest).encode())
-
-
-def npz_bytes(arrays: dict[str, Any]) -> bytes:
-    """An uncompressed ``.npz`` with fixed zip timestamps (the same arrays always give the same bytes)."""
-    import zipfile
-
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as zf:
-        for name in sorted(arrays):
-            array_bytes = io.BytesIO()
-            np.lib.format.write_array(array_bytes, np.ascontiguousarray(arrays[name]), allow_pickle=False)
-            zf.writestr(zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0)), array_bytes.getvalue())
-    return buffer.getvalue()
 
 
 def _fmt(value: float | None) -> str:

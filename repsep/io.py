@@ -115,9 +115,9 @@ def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
     atomic_write_text(path, dumps_json(obj))
 
 
-def atomic_write_npz(path: str | os.PathLike, arrays: dict[str, Any]) -> None:
-    """Atomically write an uncompressed ``.npz`` (readable by ``np.load``, no pickles) with fixed zip timestamps,
-    so the same arrays always give the same bytes (``np.savez`` stamps the current time)."""
+def npz_bytes(arrays: dict[str, Any]) -> bytes:
+    """An uncompressed ``.npz`` (readable by ``np.load``, no pickles) with fixed zip timestamps, so the same arrays
+    always give the same bytes (``np.savez`` stamps the current time)."""
     import numpy as np
 
     buffer = io.BytesIO()
@@ -126,7 +126,12 @@ def atomic_write_npz(path: str | os.PathLike, arrays: dict[str, Any]) -> None:
             array_bytes = io.BytesIO()
             np.lib.format.write_array(array_bytes, np.ascontiguousarray(arrays[name]), allow_pickle=False)
             zf.writestr(zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0)), array_bytes.getvalue())
-    atomic_write_bytes(path, buffer.getvalue())
+    return buffer.getvalue()
+
+
+def atomic_write_npz(path: str | os.PathLike, arrays: dict[str, Any]) -> None:
+    """Atomically write :func:`npz_bytes` of ``arrays``."""
+    atomic_write_bytes(path, npz_bytes(arrays))
 
 
 def temp_sibling_dir(out: str | os.PathLike) -> Path:

@@ -159,10 +159,10 @@ def _finish(folder: OwnedFolder) -> None:
 def _write_result(folder: OwnedFolder, result: dict[str, Any], evaluator, settings: dict[str, Any],
                   model_path: Path, preds: OwnedFolder | None) -> None:
     from repsep.engine.eval_format import metrics_table
-    from repsep.io import dumps_json
+    from repsep.io import dumps_json, npz_bytes
     from repsep.manifest import build_manifest
 
-    npz = _npz_bytes(evaluator.per_image())
+    npz = npz_bytes(evaluator.per_image())
     rows = ["class,IoU,Acc"] + [f"{name},{_csv(v['IoU'])},{_csv(v['Acc'])}" for name, v in result["per_class"].items()]
     manifest = build_manifest("eval", config={k: result[k] for k in ("dataset", "split", "mode", "crop", "stride",
                                                                        "scales", "flip")},
@@ -175,21 +175,6 @@ def _write_result(folder: OwnedFolder, result: dict[str, Any], evaluator, settin
     write_owned(folder, "metrics.md", metrics_table(result).encode())
     write_owned(folder, "per_image.npz", npz)
     write_owned(folder, "manifest.json", dumps_json(manifest).encode())
-
-
-def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
-    """The bytes :func:`repsep.io.atomic_write_npz` would write (fixed timestamps: same arrays, same bytes).
-    NOTE: a copy of its body; an ``npz_bytes`` in repsep.io would let both share it."""
-    import io
-    import zipfile
-
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as zf:
-        for name in sorted(arrays):
-            array_bytes = io.BytesIO()
-            np.lib.format.write_array(array_bytes, np.ascontiguousarray(arrays[name]), allow_pickle=False)
-            zf.writestr(zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0)), array_bytes.getvalue())
-    return buffer.getvalue()
 
 
 @torch.no_grad()

@@ -25,6 +25,7 @@ from torch import nn
 from repsep.models.backbones import PyramidBackbone, ViTBackbone, pad_to_multiple
 from repsep.models.config import ModelConfig
 from repsep.models.heads import ConvBNReLU, FCNHead, SegHead, TapFusion, resize
+from repsep.models.layer_decay import LayerDecayMixin
 from repsep.models.losses import pixel_cross_entropy
 from repsep.models.rsseg.dca import DCA, gather_regions, region_loss
 from repsep.models.rsseg.pathway import ConvStem, LocalDiscrepancy, PyramidStem
@@ -42,7 +43,7 @@ def _build_backbone(cfg: ModelConfig) -> ViTBackbone | PyramidBackbone:
                        embed_dim=cfg.embed_dim, num_heads=cfg.num_heads, drop_path_rate=cfg.drop_path)
 
 
-class Segmentor(nn.Module):
+class Segmentor(LayerDecayMixin):
     """Backbone + decoder built from a :class:`ModelConfig` (see the module docstring for the data flow).
 
     ``forward`` in ``train()`` mode returns a dict (``logits``, ``aux_logits``, ``fused``, ``regions`` as the parts
@@ -186,25 +187,6 @@ class Segmentor(nn.Module):
         for name in self.config.aux_modules:
             setattr(self, name, None)
         return self
-
-    @property
-    def num_layers(self) -> int:
-        """Transformer blocks of the backbone (L); :meth:`layer_id` returns 0..L+1."""
-        return self.backbone.num_layers
-
-    def layer_id(self, param_name: str) -> int:
-        """Layer for layer-wise lr decay: 0 = embeddings, 1..L = blocks, L+1 = everything after the backbone."""
-        prefix = "backbone.model."
-        if param_name.startswith(prefix):
-            return self.backbone.layer_id(param_name[len(prefix):])
-        return self.num_layers + 1
-
-    def no_weight_decay(self) -> set[str]:
-        """Parameter names to exempt from weight decay: the backbone's tokens/position embedding (timm
-        ``no_weight_decay``) plus every bias and norm parameter (ndim <= 1), as mmseg's layer-decay constructor."""
-        tokens = {f"backbone.model.{n}" for n in self.backbone.no_weight_decay()}
-        names = {n for n, p in self.named_parameters() if p.ndim <= 1}
-        return names | {n for n, _ in self.named_parameters() if n in tokens}
 
 
 def build_model(cfg: ModelConfig) -> Segmentor | nn.Module:

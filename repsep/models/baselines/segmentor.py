@@ -23,6 +23,7 @@ from repsep.models.baselines.setr import MLANeck, SETRMLAHead, SETRUPHead
 from repsep.models.baselines.upernet import MultiLevelNeck, UPerHead
 from repsep.models.baselines.vit import MMSegViT
 from repsep.models.config import ModelConfig
+from repsep.models.layer_decay import LayerDecayMixin
 from repsep.models.losses import pixel_cross_entropy
 
 BASELINES = ("upernet_vit", "setr_naive", "setr_pup", "setr_mla", "segmenter_linear", "segmenter_mask")
@@ -64,12 +65,14 @@ def _parts(cfg: ModelConfig, dim: int, n_taps: int) -> tuple[nn.Module | None, n
     raise ValueError(f"not a baseline: {cfg.name!r}")
 
 
-class BaselineSegmentor(nn.Module):
+class BaselineSegmentor(LayerDecayMixin):
     """ViT + neck + decode head of one of :data:`BASELINES` (see the module docstring).
 
     ``forward`` in ``eval()`` mode returns logits ``[B, K, H, W]``; in ``train()`` mode a dict with ``logits`` and
     ``aux_logits`` (a list, one per auxiliary head, each ``[B, K, H, W]``) when auxiliary heads exist.
     """
+
+    NO_DECAY_EXTRA = frozenset({"decode_head.cls_emb"})  # Segmenter's class embeddings (mmseg: no decay)
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
@@ -132,19 +135,3 @@ class BaselineSegmentor(nn.Module):
         """Remove the training-only auxiliary heads in place; eval outputs do not change."""
         self.aux_head = None
         return self
-
-    @property
-    def num_layers(self) -> int:
-        return self.backbone.num_layers
-
-    def layer_id(self, param_name: str) -> int:
-        """0 = embeddings, 1..L = blocks, L+1 = everything else (mmseg ``get_layer_id_for_vit``)."""
-        prefix = "backbone.model."
-        if param_name.startswith(prefix):
-            return self.backbone.layer_id(param_name[len(prefix):])
-        return self.num_layers + 1
-
-    def no_weight_decay(self) -> set[str]:
-        tokens = {f"backbone.model.{n}" for n in self.backbone.no_weight_decay()}
-        names = {n for n, p in self.named_parameters() if p.ndim <= 1}
-        return names | {n for n, _ in self.named_parameters() if n in tokens} | {"decode_head.cls_emb"}
