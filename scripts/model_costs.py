@@ -9,7 +9,7 @@ GMACs = 10^9 multiply-adds of matmuls, convolutions and attention, what mmseg / 
 from __future__ import annotations
 
 from repsep.models.profile import model_info
-from repsep.models.registry import model_config
+from repsep.models.registry import LADDER, ladder_configs, model_config
 
 RUNGS = (("baseline", "baseline_vit", {}), ("+pathway", "rsseg_vit", {"sasm": False, "dca": False}),
          ("+SASM", "rsseg_vit", {"dca": False}), ("RSSeg (+DCA)", "rsseg_vit", {}))
@@ -23,7 +23,18 @@ def _row(name: str, size: str, image: tuple[int, int], **overrides) -> dict:
     return model_info(model_config(name, size=size, **overrides), image)
 
 
+def ladder_table(size: str = "tiny", image: tuple[int, int] = (256, 512)) -> None:
+    """The single-factor ladder: what each rung adds, its deployed decoder params and total GMACs."""
+    print(f"| rung ({size}, {image[0]}x{image[1]}) | adds | decoder params (M, deployed) | total GMACs |")
+    print("|---|---|---:|---:|")
+    for (rung, cfg), (*_, adds) in zip(ladder_configs(size), LADDER, strict=True):
+        info = model_info(cfg, image)
+        print(f"| {rung} | {adds} | {info['params']['extra'] / 1e6:.3f} | {info['gmacs']['total']:.3f} |")
+
+
 def main() -> None:
+    ladder_table()
+    print()
     print("| model (rung) | input | backbone params (M) | decoder params (M, deployed) | backbone GMACs | "
           "decoder GMACs | total GMACs |")
     print("|---|---|---:|---:|---:|---:|---:|")

@@ -60,3 +60,15 @@ def test_bad_study_values(tmp_path):
         with pytest.raises(UserError, match=expected) as info:
             load_study(path)
         assert str(path) in str(info.value) and "\n" not in str(info.value)
+
+
+def test_the_committed_ladder_study_matches_the_ladder():
+    """studies/synthcity_ladder.yaml trains the rungs of repsep.models.registry.LADDER, in order."""
+    from repsep.config import load_config
+    from repsep.models.registry import ladder_configs
+
+    study = load_study(Path(__file__).resolve().parents[1] / "studies" / "synthcity_ladder.yaml")
+    rungs = [m for m in study.models if m.name != "upernet_vit"]
+    built = [load_config(m.recipe, list(m.overrides)).model for m in rungs]
+    expected = [cfg for _, cfg in ladder_configs("tiny", num_classes=19, img_size=(128, 256))]
+    assert built == expected

@@ -15,7 +15,7 @@ from typing import Any
 from repsep.errors import UserError
 from repsep.schema import MAX_PIXELS, Rule, Spec, check
 
-DISCREPANCY_MODES = ("avgpool", "laplacian")
+DISCREPANCY_MODES = ("avgpool", "laplacian", "none")
 GATE_MODES = ("softmax", "sigmoid")
 BASELINE_AUX = {"upernet_vit": ("aux_head",), "setr_naive": ("aux_head",), "setr_pup": ("aux_head",),
                 "setr_mla": ("aux_head",), "segmenter_linear": (), "segmenter_mask": ()}
@@ -72,7 +72,8 @@ class ModelConfig:
     blocks_per_stage: int = 2
     """BasicBlocks (3x3-3x3, BN, ReLU) per decoder stage. RECONSTRUCTION."""
     discrepancy: str = "avgpool"
-    """Local-patch discrepancy d(x): ``avgpool`` = x - AvgPool3x3(x); ``laplacian`` = learnable depthwise 3x3 conv
+    """Local-patch discrepancy d(x) (pathway on): ``none`` = no d(x) (single-factor ablation); ``avgpool`` =
+    x - AvgPool3x3(x); ``laplacian`` = learnable depthwise 3x3 conv
     initialised to the same high-pass kernel. RECONSTRUCTION."""
     sasm_gate: str = "softmax"
     """SASM gate: ``softmax`` over the two inputs per pixel, or ``sigmoid`` g*L + (1-g)*G. RECONSTRUCTION."""
@@ -98,6 +99,16 @@ class ModelConfig:
     ohem_min_kept: int = 100000
     """... and at least this many of the hardest pixels per batch."""
     ignore_index: int = 255
+
+    # ---- single-factor ablation switches (None = what ``pathway`` / ``sasm`` / ``dca`` imply) -------------------
+    stem: bool | None = None
+    """Conv stem of the local pathway (ViT-Adapter SpatialPriorModule to stride 8, or the pyramid's stride-2 conv)
+    whose output starts the fusion stages. None: on when ``pathway`` is on."""
+    low_level_skip: bool | None = None
+    """Stride-4 feature (the stem's, or pyramid stage 1) into the final head. None: on whenever one exists."""
+    aux_head: bool | None = None
+    """Auxiliary FCN head on the fused stride-8 feature (deep supervision, ``aux_weight``). None: on with SASM or
+    DCA; ``true`` gives the baseline the same deep supervision. DCA needs it (its coarse prediction)."""
 
     # ---- recognisable baselines (repsep.models.baselines: upernet_vit, setr_*, segmenter_*); others ignore them
     final_norm: bool = False
@@ -144,6 +155,23 @@ class ModelConfig:
         return self.backbone.startswith("pvt_v2_")
 
     @property
+    def has_stem(self) -> bool:
+        return self.pathway if self.stem is None else self.stem
+
+    @property
+    def has_discrepancy(self) -> bool:
+        return self.pathway and self.discrepancy != "none"
+
+    @property
+    def has_low_level_skip(self) -> bool:
+        available = self.has_stem or self.is_pyramid
+        return available if self.low_level_skip is None else self.low_level_skip
+
+    @property
+    def has_aux_head(self) -> bool:
+        return (self.sasm or self.dca) if self.aux_head is None else self.aux_head
+
+    @property
     def aux_modules(self) -> tuple[str, ...]:
         """Names of the training-only modules, which ``Segmentor.deploy()`` removes.
 
@@ -152,7 +180,7 @@ class ModelConfig:
         if self.name in BASELINE_AUX:
             return BASELINE_AUX[self.name]
         names = []
-        if self.sasm and not self.dca:
+        if self.has_aux_head and not self.dca:
             names.append("aux_head")
         if self.dca:
             names.append("region_classifier")
@@ -185,6 +213,10 @@ MODEL_RULES = (
     Rule("embed_dim", lambda c: c.embed_dim is None or c.num_heads is None or c.embed_dim % c.num_heads == 0,
          "must be a multiple of num_heads"),
     Rule("stage_depths", lambda c: len(c.stage_depths) in (0, 4), "needs 4 values, one per pyramid stage"),
+    Rule("low_level_skip", lambda c: not c.low_level_skip or c.has_stem or c.is_pyramid,
+         "needs a stride-4 feature: the conv stem (stem: true) or a pyramid backbone"),
+    Rule("aux_head", lambda c: c.aux_head is not False or not c.dca, "DCA needs the auxiliary head (its coarse "
+         "prediction gives the soft regions)"),
     Rule("ignore_index", lambda c: c.ignore_index >= c.num_classes,
          "must not be a class index (at least num_classes); labels use 255"),
 )

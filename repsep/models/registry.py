@@ -215,3 +215,28 @@ def parse_overrides(items: list[str], option: str = "--set") -> dict[str, Any]:
         except yaml.YAMLError:
             raise UserError(f"{option} {item!r}: cannot parse the value") from None
     return out
+
+
+# ---- the single-factor ablation ladder ------------------------------------------------------------------------
+
+LADDER: tuple[tuple[str, str, dict[str, Any], str], ...] = (
+    ("baseline", "baseline_vit", {}, "the matched control: RSSeg's decoder without its separation parts"),
+    ("+aux", "baseline_vit", {"aux_head": True}, "deep supervision: the auxiliary FCN head (aux_weight 0.4) "
+     "that SASM and DCA bring, on the baseline"),
+    ("+stem", "rsseg_vit", {"sasm": False, "dca": False, "aux_head": True, "low_level_skip": False,
+                            "discrepancy": "none"}, "the local pathway's conv stem starts the fusion stages"),
+    ("+skip", "rsseg_vit", {"sasm": False, "dca": False, "aux_head": True, "discrepancy": "none"},
+     "the stem's stride-4 feature into the final head"),
+    ("+discrepancy", "rsseg_vit", {"sasm": False, "dca": False, "aux_head": True},
+     "the local-patch discrepancy d(x) = x - AvgPool3x3(x) in every fusion stage (the full pathway)"),
+    ("+SASM", "rsseg_vit", {"dca": False}, "the spatially adaptive separation module (gate of local and global)"),
+    ("+DCA", "rsseg_vit", {}, "discriminative cross-attention with its region classification (RSSeg)"),
+)
+"""(rung, model, overrides, what it adds) in order; each rung changes exactly one thing from the one before.
+Deep supervision comes first so that SASM's rung measures the module, not the auxiliary loss it brings; then
+the pathway's parts from the input side (stem), to the head (skip), to the feature itself (discrepancy)."""
+
+
+def ladder_configs(size: str | None = None, **overrides: Any) -> list[tuple[str, ModelConfig]]:
+    """The :data:`LADDER` as (rung, ModelConfig) at ``size`` with shared ``overrides`` (e.g. num_classes)."""
+    return [(rung, model_config(name, size=size, **{**overrides, **switches})) for rung, name, switches, _ in LADDER]

@@ -58,17 +58,19 @@ class Segmentor(LayerDecayMixin):
         w = cfg.width
         self.stem: nn.Module | None = None
         low_level_dim = dims[0] if cfg.is_pyramid else None
-        if cfg.pathway:
+        if cfg.has_stem:
             if cfg.is_pyramid:
                 self.stem = PyramidStem(dims[0], w)
             else:
                 self.stem = ConvStem(cfg.stem_width, w)
                 low_level_dim = cfg.stem_width
-        discrepancy = LocalDiscrepancy(w, cfg.discrepancy) if cfg.pathway else None
+        if not cfg.has_low_level_skip:
+            low_level_dim = None
+        discrepancy = LocalDiscrepancy(w, cfg.discrepancy) if cfg.has_discrepancy else None
         self.fusion = TapFusion(dims, w, cfg.blocks_per_stage, discrepancy)
         self.sasm = SASM(w, dims[-1], cfg.sasm_gate) if cfg.sasm else None
         self.fuse = ConvBNReLU(w, w)
-        self.aux_head = FCNHead(w, cfg.num_classes, cfg.dropout) if cfg.sasm or cfg.dca else None
+        self.aux_head = FCNHead(w, cfg.num_classes, cfg.dropout) if cfg.has_aux_head else None
         self.dca = DCA(w, cfg.dca_key_channels) if cfg.dca else None
         self.region_classifier = nn.Linear(w, cfg.num_classes + 1) if cfg.dca else None
         self.head = SegHead(w, cfg.num_classes, low_level_dim, cfg.low_level_width, cfg.dropout)
@@ -99,7 +101,7 @@ class Segmentor(LayerDecayMixin):
             valid = (-(-images.shape[-2] // DECODER_STRIDE), -(-images.shape[-1] // DECODER_STRIDE))
             regions = gather_regions(fused, aux_logits, valid)
             out = self.dca(fused, regions)
-        logits = self.head(out, low)
+        logits = self.head(out, low if self.config.has_low_level_skip else None)
         return dict(padded=x, feats=feats, stages=stages, fused=fused, aux_logits=aux_logits, regions=regions,
                     decoder_input=out, logits=logits)
 
@@ -142,7 +144,7 @@ class Segmentor(LayerDecayMixin):
 
         prefix = "backbone.stage" if self.backbone.is_pyramid else "vit.block"
         out = {f"{prefix}{i}": crop(t) for i, t in enumerate(r["feats"], start=1)}
-        if self.stem is not None:
+        if self.config.pathway:
             out.update({f"pathway.stage{k}": crop(t) for k, t in enumerate(r["stages"], start=1)})
         if self.sasm is not None:
             out["sasm"] = crop(r["fused"])
