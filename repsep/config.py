@@ -292,6 +292,7 @@ def _model_section(data: Any, source: str) -> ModelConfig:
     A section listing every ModelConfig field (the ``config.yaml`` of a run) is taken as is.
     """
     from repsep.models import MODELS, ModelConfig, model_config
+    from repsep.models.config import ADDED_FIELDS
 
     if not isinstance(data, dict):
         raise UserError(f"{source}: model: expected a mapping with a 'name' key, got {data!r}")
@@ -303,7 +304,7 @@ def _model_section(data: Any, source: str) -> ModelConfig:
             raise UserError(f"{source}: unknown key 'model.{k}' (known: {', '.join(hints)})")
     values = {k: _coerce(v, hints[k], f"model.{k}", source) for k, v in data.items()}
     try:
-        if len(values) == len(hints):
+        if set(hints) - set(values) <= ADDED_FIELDS:  # a saved config (maybe older than the newest fields)
             return ModelConfig(**values)
         return model_config(values.pop("name"), **values)
     except UserError as e:

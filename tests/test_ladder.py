@@ -59,3 +59,15 @@ def test_impossible_combinations_are_one_line():
         model_config("rsseg_vit", aux_head=False)
     with pytest.raises(UserError, match="model.discrepancy"):
         model_config("rsseg_vit", discrepancy="median")
+
+
+def test_a_saved_config_from_before_the_switches_still_loads():
+    """config.yaml / exports written before stem, low_level_skip and aux_head existed load as what they were."""
+    import dataclasses
+
+    from repsep.config import config_from_dict
+    from repsep.models.config import ADDED_FIELDS
+
+    for name in ("baseline_vit", "rsseg_vit"):
+        saved = {k: v for k, v in dataclasses.asdict(model_config(name)).items() if k not in ADDED_FIELDS}
+        assert config_from_dict({"model": saved}, "old config.yaml").model == model_config(name)

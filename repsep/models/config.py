@@ -17,6 +17,10 @@ from repsep.schema import MAX_PIXELS, Rule, Spec, check
 
 DISCREPANCY_MODES = ("avgpool", "laplacian", "none")
 GATE_MODES = ("softmax", "sigmoid")
+ADDED_FIELDS = frozenset({"stem", "low_level_skip", "aux_head", "final_norm", "with_cls_token", "pos_interp",
+                          "neck_width", "aux_width", "mla_width", "decoder_layers", "decoder_heads"})
+"""Fields added after run folders and exports were first written: a saved, complete config without them takes
+their defaults, which are the behaviour it was made with."""
 BASELINE_AUX = {"upernet_vit": ("aux_head",), "setr_naive": ("aux_head",), "setr_pup": ("aux_head",),
                 "setr_mla": ("aux_head",), "segmenter_linear": (), "segmenter_mask": ()}
 """Training-only modules of the recognisable baselines (repsep.models.baselines), removed by ``deploy()``."""
