@@ -179,7 +179,7 @@ def test_sigterm_mid_write_leaves_no_temporary_file(tmp_path):
 
 
 def test_json_target_round_trip_keeps_the_payload(tmp_path):
-    from repsep.ownership import write_json_target
+    from repsep.json_target import write_json_target
 
     write_json_target(tmp_path / "a.json", {"x": [1, 2]}, "models info")
     assert json.loads((tmp_path / "a.json").read_text()) == {"x": [1, 2], "written_by": "repsep-bench models info"}

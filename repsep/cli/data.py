@@ -60,7 +60,7 @@ def data_check(
     outside the class table.
     """
     from repsep.data.check import class_histogram, format_histogram
-    from repsep.ownership import check_json_target, write_json_target
+    from repsep.json_target import check_json_target, write_json_target
 
     if layout not in ("cityscapes", "ade20k"):
         raise UserError(f"--layout {layout}: choose cityscapes or ade20k")

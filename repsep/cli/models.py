@@ -21,8 +21,8 @@ def models_list_cmd(
     baseline_* = backbone + RSSeg's decoder without any separation part; rsseg_* = + decoupled local pathway,
     SASM and DCA, each switchable (--set pathway=false ...) for the ablation ladder.
     """
+    from repsep.json_target import check_json_target, write_json_target
     from repsep.models import MODELS, SIZES, model_config
-    from repsep.ownership import check_json_target, write_json_target
 
     if json_out is not None:
         check_json_target(json_out, "models list")
@@ -58,9 +58,9 @@ def models_info_cmd(
     params (M, deployed) = the deployed model's parameters. Counted on the meta device (no weights, so even ViT-L
     is quick).
     """
+    from repsep.json_target import check_json_target, write_json_target
     from repsep.models.profile import format_info, model_info, parse_image_size
     from repsep.models.registry import model_config, parse_overrides
-    from repsep.ownership import check_json_target, write_json_target
 
     if json_out is not None:
         check_json_target(json_out, "models info")
