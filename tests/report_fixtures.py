@@ -74,11 +74,17 @@ def manifest(folder: Path, kind: str, inputs: dict) -> None:
                                                  "config_hash": "abc", "git_commit": "0" * 40, "inputs": inputs}))
 
 
-def make_train(root: Path, name: str, switches: tuple[bool, bool, bool]) -> Path:
+RUNGS = {  # (pathway, sasm, dca) -> the model config of the ladder rung (repsep.models.registry.LADDER)
+    (False, False, False): {"name": "baseline_vit"},  # baseline (no RSSeg parts)
+    (True, False, False): {"name": "rsseg_vit", "sasm": False, "dca": False, "aux_head": True},  # +discrepancy
+    (True, True, True): {"name": "rsseg_vit"},  # +DCA
+}
+
+
+def make_train(root: Path, name: str, switches: tuple[bool, bool, bool], seed: int = 0) -> Path:
     folder = root / name
-    model = {"name": "rsseg_vit", "backbone": "vit_tiny_patch16_384", **dict(zip(("pathway", "sasm", "dca"),
-                                                                                switches, strict=True))}
-    write(folder / "config.yaml", yaml.safe_dump({"model": model, "seed": 0, "schedule": {"iters": 1000}}))
+    model = {"backbone": "vit_tiny_patch16_384", **RUNGS[switches]}
+    write(folder / "config.yaml", yaml.safe_dump({"model": model, "seed": seed, "schedule": {"iters": 1000}}))
     # val mIoU 30 at iteration 800, then 30 + 0.5 x (number of switches on) at 1000; iteration 1000 is logged
     # twice (a resumed run) and the last line wins
     final = 30 + 0.5 * sum(switches)

@@ -80,7 +80,7 @@ def test_two_models_whose_folders_share_a_name_are_two_rows(tmp_path):
     names = [r["model"] for r in _csv(tmp_path / "r" / "tables" / "main.csv")]
     assert names == ["exp1/runs/vit", "exp2/runs/vit"]
     assert result.baseline == "exp1/runs/vit"
-    assert [r["model"] for r in _csv(tmp_path / "r" / "tables" / "uncertainty.csv")] == ["exp2/runs/vit"]
+    assert [r["configuration"] for r in _csv(tmp_path / "r" / "tables" / "uncertainty.csv")] == ["exp2/runs/vit"]
 
 
 def test_the_same_model_reached_twice_is_one_row(tmp_path):

@@ -41,12 +41,15 @@ def test_report_tables_from_fixture_runs(runs, tmp_path):
     assert [r["mIoU MS+flip"] for r in main_rows] == ["", "", repr(clean["rsseg"] + 1.0)]
 
     ablation = _csv(out / "tables" / "ablation.csv")
-    assert [(r["step"], r["model"]) for r in ablation] == [("baseline", "vit_base"), ("+pathway", "vit_pathway"),
-                                                          ("+DCA", "rsseg")]
-    assert [float(r["Δ baseline"]) for r in ablation] == pytest.approx([0.0, 5.0, 10.0], abs=1e-9)
+    assert [(r["rung"], r["configuration"]) for r in ablation] == [
+        ("baseline", "vit_base"), ("+discrepancy", "vit_pathway"), ("+DCA", "rsseg")]
+    assert [float(r["Δ first rung"]) for r in ablation[1:]] == pytest.approx([5.0, 10.0], abs=1e-9)
     assert ablation[0]["Δ prev"] == "" and float(ablation[2]["Δ prev"]) == pytest.approx(5.0, abs=1e-9)
-    assert [(r["pathway"], r["SASM"], r["DCA"]) for r in ablation] == [("", "", ""), ("✓", "", ""), ("✓", "✓", "✓")]
+    # constant per-image gains: the step's interval collapses on it
+    assert [float(ablation[2][k]) for k in ("Δ prev low", "Δ prev high")] == pytest.approx([5.0, 5.0], abs=1e-9)
+    assert [(r["seeds"], r["sd"]) for r in ablation] == [("1", "")] * 3  # one seed: no spread
     assert [r["iterations"] for r in ablation] == ["1000"] * 3  # schedule.iters of each train folder's config
+    assert not (out / "tables" / "seeds.csv").exists()  # one seed per configuration: no per-configuration table
 
     convergence = _csv(out / "tables" / "convergence.csv")  # switches on: 0, 1, 3 -> changes 0, 0.5, 1.5
     assert [(r["model"], r["val points"], r["from iteration"], float(r["Δ last fifth"]), r["flat (abs Δ < 1)"])
@@ -63,13 +66,14 @@ def test_report_tables_from_fixture_runs(runs, tmp_path):
     assert list(groups[0]) == ["model", "clean", "noise", "blur", "mPC"]
 
     unc = _csv(out / "tables" / "uncertainty.csv")
-    assert [(r["model"], r["setting"]) for r in unc] == [(m, s) for m in ("vit_pathway", "rsseg")
-                                                         for s in ("clean", "noise", "blur")]
+    assert [(r["configuration"], r["setting"]) for r in unc] == [(m, s) for m in ("vit_pathway", "rsseg")
+                                                                 for s in ("clean", "noise", "blur")]
     for r in unc:  # constant per-image gains: the interval collapses on the known difference
-        expected = 5.0 if r["model"] == "vit_pathway" else 10.0
+        expected = 5.0 if r["configuration"] == "vit_pathway" else 10.0
         assert [float(r[k]) for k in ("Δ mIoU", "95% low", "95% high")] == pytest.approx([expected] * 3, abs=1e-9)
-        # issue 18: 12 images (< 20) and one training seed per model: both marks
-        assert (r["images"], r["seeds"], r["marks"]) == ("12", "1", "†‡")
+        # issue 18: 12 images (< 20) and one training seed per model: both marks, and never called significant
+        assert (r["images"], r["seeds"], r["baseline seeds"], r["significant"], r["marks"]) == (
+            "12", "1", "1", "", "†‡")
 
     similarity = _csv(out / "tables" / "similarity.csv")
     assert [(r["model"], float(r["abs_cos"])) for r in similarity] == [("vit_base", 0.5), ("rsseg", 0.6)]
@@ -85,7 +89,7 @@ def test_report_tables_from_fixture_runs(runs, tmp_path):
     assert not (out / "figures" / "analyze" / "analyze").exists()  # issue 18: the path was doubled
 
     readme = (out / "README.md").read_text()
-    for text in ("### Main results", "### Ablation", "### Robustness", "### Paired bootstrap",
+    for text in ("### Main results", "### Ablation", "### Robustness", "### mIoU difference vs vit_base",
                  "](figures/robustness_severity.png)",
                  "![val mIoU vs training iteration](figures/val_miou.png)",
                  "](figures/analyze/similarity_depth.png)", "Dataset: synthcity (val).",
@@ -165,7 +169,7 @@ def test_unknown_folder_and_baseline_are_user_errors(runs, tmp_path, capsys):
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert err.startswith(f"error: {stray}: not a train, eval, corrupt or analyze output folder")
-    with pytest.raises(UserError, match="--baseline nope: no such model; the models are: vit_base, vit_pathway"):
+    with pytest.raises(UserError, match="--baseline nope: no such model or configuration; the models are: vit_base"):
         build_report(runs, tmp_path / "r", baseline="nope")
 
 

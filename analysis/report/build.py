@@ -11,15 +11,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from analysis.report import figures as report_figures
 from analysis.report.costs import fill_model
-from analysis.report.reader import ModelEntry, check_comparable, gather_models, read_run
+from analysis.report.reader import check_comparable, gather_models, read_run
+from analysis.report.seeds import SeedGroup, group_models, group_of_model, seeds_table
 from analysis.report.tables_analysis import analysis_tables
-from analysis.report.tables_main import ablation_table, main_table
+from analysis.report.tables_main import ablation_table, ladders, main_table, rung_of
 from analysis.report.tables_robustness import robustness_tables
-from analysis.report.uncertainty import bootstrap_comparisons, uncertainty_table
+from analysis.report.uncertainty import bootstrap_comparisons, clean_difference, uncertainty_table
 from analysis.report.writers import readme, write_manifest, write_report_json, write_tables
+from analysis.seed_bootstrap import SeedInterval
 from analysis.tables import Table
 from analysis.training_curves import convergence_table
 from repsep.errors import UserError
@@ -34,12 +37,25 @@ class ReportResult:
     warnings: list[str]
 
 
-def default_baseline(models: dict[str, ModelEntry]) -> str | None:
-    """The model with no separation component when there is exactly one, else the first model given."""
-    if not models:
+def default_baseline(groups: dict[str, SeedGroup]) -> str | None:
+    """The configuration on the ladder's first rung (the matched control) when there is exactly one, else the
+    first configuration given."""
+    if not groups:
         return None
-    plain = [m.name for m in models.values() if m.switches == (False, False, False)]
-    return plain[0] if len(plain) == 1 else next(iter(models))
+    plain = [g.name for g in groups.values() if g.first.model_config and rung_of(g.first.model_config) == "baseline"]
+    return plain[0] if len(plain) == 1 else next(iter(groups))
+
+
+def step_intervals(ladder: dict[str, list[tuple[str, SeedGroup]]], skipped: list[str],
+                   **kwargs: Any) -> dict[str, SeedInterval]:
+    """{configuration: interval of its clean mIoU minus the rung before's} along each backbone's ladder."""
+    out: dict[str, SeedInterval] = {}
+    for entries in ladder.values():
+        for (_, before), (_, after) in zip(entries, entries[1:], strict=False):
+            interval = clean_difference(before, after, skipped, **kwargs)
+            if interval is not None:
+                out[after.name] = interval
+    return out
 
 
 def build_report(run_dirs: Sequence[str | Path], out: str | Path, *, baseline: str | None = None, seed: int = 0,
@@ -59,16 +75,23 @@ def build_report(run_dirs: Sequence[str | Path], out: str | Path, *, baseline: s
         for entry in models.values():
             fill_model(entry)
         analyze_runs = [r for r in runs if r.kind == "analyze"]
-        if baseline is not None and baseline not in models:
-            raise UserError(f"--baseline {baseline}: no such model; the models are: {', '.join(models)}")
-        baseline = baseline or default_baseline(models)
+        groups = group_models(models)
+        if baseline is not None:
+            named = group_of_model(groups, baseline)
+            if named is None:
+                raise UserError(f"--baseline {baseline}: no such model or configuration; the models are: "
+                                f"{', '.join(models)}")
+            baseline = named
+        baseline = baseline or default_baseline(groups)
 
         curves, iters = report_figures.training_curves(models)
-        intervals = bootstrap_comparisons(models, baseline, resamples=resamples, seed=seed, confidence=confidence,
-                                          skipped=warnings)
-        tables = [main_table(models), ablation_table(models), convergence_table(curves, iters),
-                  *robustness_tables(models),
-                  uncertainty_table(intervals, models, baseline, confidence) if baseline else None,
+        kwargs = {"resamples": resamples, "seed": seed, "confidence": confidence}
+        intervals = bootstrap_comparisons(groups, baseline, skipped=warnings, **kwargs)
+        ladder = ladders(groups)
+        tables = [main_table(models), seeds_table(groups, curves, iters),
+                  ablation_table(ladder, step_intervals(ladder, warnings, **kwargs)),
+                  convergence_table(curves, iters), *robustness_tables(models),
+                  uncertainty_table(intervals, groups, baseline, confidence) if baseline else None,
                   *analysis_tables(analyze_runs)]
         tables = [t for t in tables if t is not None]
 

@@ -31,9 +31,6 @@ RESULT_FILES = {  # the files that identify a kind (the first present wins when 
 }
 SETTINGS_FILES = {"eval": ("metrics.json",), "corrupt": ("robustness.json",),
                   "analyze": ("summary.json", "similarity.json", "separation.json")}
-SWITCHES = ("pathway", "sasm", "dca")
-LADDER = {(False, False, False): "baseline", (True, False, False): "+pathway", (True, True, False): "+SASM",
-          (True, True, True): "+DCA"}
 
 
 def finite(value: Any) -> float | None:
@@ -105,19 +102,6 @@ class ModelEntry:
     eval_ss: Run | None = None
     eval_ms: Run | None = None
     corrupt: Run | None = None
-
-    @property
-    def switches(self) -> tuple[bool, bool, bool] | None:
-        if not self.model_config:
-            return None
-        return tuple(bool(self.model_config.get(k, False)) for k in SWITCHES)  # type: ignore[return-value]
-
-    @property
-    def step(self) -> str:
-        sw = self.switches
-        if sw is None:
-            return "?"
-        return LADDER.get(sw, "+".join(k for k, on in zip(SWITCHES, sw, strict=True) if on))
 
     @property
     def train(self) -> Run | None:

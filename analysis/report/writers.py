@@ -6,9 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from analysis.bootstrap import Interval
 from analysis.report.figures import FIGURE_CAPTIONS
 from analysis.report.reader import ModelEntry, Run
+from analysis.seed_bootstrap import SeedInterval
 from analysis.tables import Table, to_csv, to_latex, to_markdown
 from repsep.manifest import build_manifest, sha256_file
 from repsep.ownership import OwnedFolder
@@ -30,7 +30,7 @@ def _table_records(table: Table) -> dict[str, Any]:
 
 
 def write_report_json(folder: OwnedFolder, settings: dict[str, Any], tables: list[Table],
-                      intervals: dict[str, dict[str, Interval]], warnings: list[str]) -> None:
+                      intervals: dict[str, dict[str, SeedInterval]], warnings: list[str]) -> None:
     folder.write_json("report.json", {
         **settings, "warnings": warnings, "tables": {t.stem: _table_records(t) for t in tables},
         "bootstrap": {name: {s: iv.to_dict() for s, iv in per.items()} for name, per in intervals.items()}})

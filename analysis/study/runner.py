@@ -65,7 +65,7 @@ def plan(study: Study, out: Path) -> list[Step]:
         for seed in study.seeds:
             folder = run_dir(out, model.name, seed)
             argv = ["corrupt", "--model", str(folder / "model_final.pt"), "--out", str(folder / "corrupt")]
-            for key in ("num_images", "suite", "severities", "backend", "seed", "workers"):
+            for key in ("num_images", "suite", "corruptions", "severities", "backend", "seed", "workers"):
                 if key in corrupt:
                     argv += [f"--{key.replace('_', '-')}", str(corrupt[key])]
             if model.name != study.baseline and study.baseline in study.corrupt_models:

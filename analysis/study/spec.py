@@ -140,8 +140,8 @@ def load_study(path: str | Path) -> Study:
     baseline = raw.get("baseline", names[0])
     if baseline not in names:
         _fail(path, f"baseline: {baseline!r} is not one of the models ({', '.join(names)})")
-    corrupt = _options(path, "corrupt", raw.get("corrupt"), {"models", "num_images", "suite", "severities",
-                                                             "backend", "seed", "workers"})
+    corrupt = _options(path, "corrupt", raw.get("corrupt"), {"models", "num_images", "suite", "corruptions",
+                                                             "severities", "backend", "seed", "workers"})
     corrupt_models = tuple(corrupt.pop("models", names if corrupt else []))
     for name in corrupt_models:
         if name not in names:

@@ -82,6 +82,18 @@ def model_info(cfg: ModelConfig, image_size: tuple[int, int] = (512, 512)) -> di
     }
 
 
+def training_gmacs(cfg: ModelConfig, image_size: tuple[int, int]) -> float:
+    """GMACs of one training-mode forward pass of one image at ``image_size`` (H, W): the deployed model plus the
+    training-only heads (auxiliary losses' heads), counted as :func:`model_info` counts (meta device)."""
+    with torch.device("meta"):
+        model = build_model(cfg)
+    model.train()
+    counter = FlopCounterMode(display=False)
+    with counter, torch.no_grad():
+        model(torch.empty(1, 3, *image_size, device="meta"))
+    return counter.get_total_flops() / 2 / 1e9
+
+
 def format_info(info: dict) -> str:
     """A plain-text report of :func:`model_info` for people (GMACs, deployed params)."""
     p, m = info["params"], info["gmacs"]
