@@ -21,7 +21,8 @@ def write_predictions(model_path: Path, dataset_root: Path, tree: Path, pred: Pa
     from repsep.data.transforms import normalize
     from repsep.engine.checkpoint import load_model
 
-    net = load_model(model_path).model.eval()
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")  # where the in-process sweep runs
+    net = load_model(model_path, map_location=device).model.eval()
     for clean in sorted((dataset_root / "leftImg8bit").rglob("*.png")):
         rel = clean.relative_to(dataset_root)
         for cell in CELLS:
@@ -29,7 +30,7 @@ def write_predictions(model_path: Path, dataset_root: Path, tree: Path, pred: Pa
             image = np.array(Image.open(source).convert("RGB"))
             x = normalize(torch.from_numpy(image).permute(2, 0, 1).contiguous())[None]
             with torch.no_grad():
-                ids = net(x).argmax(1)[0].numpy().astype(np.uint8)
+                ids = net(x.to(device)).argmax(1)[0].cpu().numpy().astype(np.uint8)
             target = pred / cell / rel
             target.parent.mkdir(parents=True, exist_ok=True)
             Image.fromarray(ids).save(target)

@@ -81,3 +81,12 @@ def test_small_logits_are_resized_known_answer(setup):
     expected = 100 * (28 / 60 + 0) / 2
     assert result["clean"] == pytest.approx(expected)
     assert all(v == pytest.approx(expected) for per in result["cells"].values() for v in per.values())
+
+
+def test_report_reads_module_results_beside_the_checkpoint(setup):
+    tmp, _, _ = setup
+    assert (tmp / "module" / "robustness.json").is_file() and (tmp / "road" / "robustness.json").is_file()
+    assert run_cli(["report", str(tmp / "ckpt"), str(tmp / "module"), str(tmp / "road"), "--out",
+                    str(tmp / "report"), "--resamples", "20"]) == 0
+    text = (tmp / "report" / "README.md").read_text()
+    assert all(name in text for name in ("ckpt", "module", "road"))
