@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -229,7 +230,7 @@ def score_predictions(cfg: ScoreConfig, out: str | Path, *, overwrite: bool = Fa
         if reference is not None:
             for line in check_reference(reference, settings, f"these predictions ({pred})",
                                         allow_mismatch=cfg.allow_mismatch):
-                log(f"warning: --reference-results: {line}")
+                print(f"warning: --reference-results: {line}", file=sys.stderr)
         saved = {}
         for cell, evaluator in evaluators.items():
             conf, cell_ids, areas = evaluator.results()
