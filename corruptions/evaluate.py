@@ -23,22 +23,18 @@ settings as the one-element JSON string array ``settings``), ``manifest.json``, 
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 import sys
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import torch
 
 from corruptions.backends import CorruptionBackend, backend_for, get_backend
 from corruptions.cells import (
-    AREAS,
     CLEAN,
     cell_key,
     cell_name,
@@ -47,14 +43,17 @@ from corruptions.cells import (
     mismatch,
     plan,
     save_cell,
-    write_bytes,
 )
 from corruptions.dataset import CorruptedDataset, DatasetView, FromDiskCorrupted, dataset_root
 from corruptions.materialize import ids_sha256
 from corruptions.metrics import check_reference, load_reference, robustness_summary
-from corruptions.suite import group_of
+from corruptions.outputs import format_table, write_outputs
 from repsep.errors import UserError
-from repsep.io import dumps_json, npz_bytes
+
+if TYPE_CHECKING:
+    from corruptions.entry import ModuleModel
+
+__all__ = ["SweepConfig", "Sweep", "check_options", "format_table", "run_sweep", "sweep_settings"]
 
 KIND = "corrupt"
 CORRUPT_ON = ("auto", "model", "workers")
@@ -208,8 +207,12 @@ def _say(message: str) -> None:
 
 
 def run_sweep(cfg: SweepConfig, out: str | Path, *, overwrite: bool = False, progress: bool | None = None,
-              log: Callable[[str], None] = _say) -> dict[str, Any] | None:
+              log: Callable[[str], None] = _say, module: ModuleModel | None = None) -> dict[str, Any] | None:
     """Evaluate clean + every cell of ``cfg``, write the outputs into ``out`` (rank 0) and return the result.
+
+    The model is the export at ``cfg.model``, or ``module`` when given (an in-memory model built by
+    :func:`corruptions.entry.module_model`; ``cfg.model`` is then only its label, ``cfg.data`` is required, and
+    the settings block's ``model_sha256`` is the module's identity, see :func:`corruptions.entry.module_sha256`).
 
     Everything is checked before the first cell: options, model, dataset (scanned), the output folder (owned,
     cells fitting these settings unless ``overwrite``) and a ``--from-disk`` tree. Returns the
@@ -233,14 +236,22 @@ def run_sweep(cfg: SweepConfig, out: str | Path, *, overwrite: bool = False, pro
     reference = load_reference(cfg.reference_results) if cfg.reference_results else None
     device = dist.init_from_env()
     main = dist.is_main()
-    loaded = load_model(cfg.model, map_location=device)
-    model_sha = sha256_file(cfg.model)
-    spec = cfg.data or loaded.dataset_spec
+    if module is None:
+        loaded = load_model(cfg.model, map_location=device)
+        net, table, train_config, norm = loaded.model, loaded.class_table, loaded.train_config, None
+        model_sha, spec = sha256_file(cfg.model), cfg.data or loaded.dataset_spec
+    else:
+        if cfg.data is None:
+            raise UserError("data: a dataset spec is needed for a model given as a torch module")
+        net, table, train_config = module.module.to(device), module.class_table, module.train_config
+        model_sha, spec, norm = module.sha256, cfg.data, (module.mean, module.std)
     base = open_dataset(spec, cfg.split)
-    if base.class_table.num_classes != loaded.class_table.num_classes:
+    if module is not None:
+        module.check_classes(base.class_table, spec)
+    if base.class_table.num_classes != table.num_classes:
         raise UserError(f"--data {spec}: {base.class_table.num_classes} classes, but the model {cfg.model} predicts "
-                        f"{loaded.class_table.num_classes} ({loaded.class_table.name})")
-    inference = resolve_settings(loaded.train_config, mode=cfg.mode, crop=cfg.crop, stride=cfg.stride,
+                        f"{table.num_classes} ({table.name})")
+    inference = resolve_settings(train_config, mode=cfg.mode, crop=cfg.crop, stride=cfg.stride,
                                  scales=cfg.scales, flip=cfg.flip)
     indices = subset_indices(base, cfg.num_images, cfg.subset_seed)
     if main and cfg.num_images is not None and cfg.num_images > len(base):
@@ -262,7 +273,8 @@ def run_sweep(cfg: SweepConfig, out: str | Path, *, overwrite: bool = False, pro
     if reference is not None:  # refuse a reference swept with other settings before any work
         for line in check_reference(reference, settings, f"this sweep ({out})", allow_mismatch=cfg.allow_mismatch):
             print(f"warning: --reference-results: {line}", file=sys.stderr)
-    inputs = [p for p in (cfg.model, cfg.from_disk, cfg.reference_results) if p is not None] + [dataset_root(base)]
+    inputs = [p for p in (cfg.model if module is None else None, cfg.from_disk, cfg.reference_results)
+              if p is not None] + [dataset_root(base)]
 
     folder = None
     context: Any = nullcontext(None)
@@ -290,7 +302,7 @@ def run_sweep(cfg: SweepConfig, out: str | Path, *, overwrite: bool = False, pro
     with context as staging:
         folder = staging if isinstance(staging, OwnedFolder) else folder
         done = dist.broadcast_object(plan(folder, keys) if main else None)
-        params = sum(p.numel() for p in loaded.model.parameters())
+        params = sum(p.numel() for p in net.parameters())
         if main:
             log(f"corrupt: device {device} x{dist.world_size()}, {len(ids)} images ({spec} {cfg.split}"
                 + (f", subset seed {cfg.subset_seed}" if settings["subset_seed"] is not None else "") + "), "
@@ -298,12 +310,17 @@ def run_sweep(cfg: SweepConfig, out: str | Path, *, overwrite: bool = False, pro
                 + (f" from disk {cfg.from_disk}" if cfg.from_disk else "") + f", corrupt-on {sweep.corrupt_on}, "
                 f"batch {cfg.corrupt_batch}, inference {_describe(settings['inference'])}, weights {cfg.model} "
                 f"(sha256 {model_sha[:12]}, {params / 1e6:.2f} M params) -> {out}")
-        _evaluate_cells(cfg, sweep, loaded.model, inference, cells, done, folder, keys, device, progress)
+        _evaluate_cells(cfg, sweep, net, inference, cells, done, folder, keys, device, progress, norm)
         if not main:
             return None
         saved = {cell: load_cell(folder, cell, keys[cell]) for cell in cells}
         result, scores = _result(cfg, sweep, settings, inference, saved, reference, spec)
-        _write_outputs(folder, cfg, result, scores, saved, model_sha, spec)
+        model_inputs = {"model": str(cfg.model), "model_sha256": model_sha, "dataset": spec, "split": cfg.split,
+                        "settings": result["settings"]}
+        if module is not None:
+            model_inputs["module"] = module.describe()
+        write_outputs(folder, result, scores, saved, config=asdict(cfg), inputs=model_inputs,
+                      base_seed=cfg.base_seed)
         folder.finish()
     return result
 
@@ -318,8 +335,9 @@ def _describe(inference: dict[str, Any]) -> str:
 
 
 def _evaluate_cells(cfg: SweepConfig, sweep: Sweep, model, inference: dict[str, Any], cells, done, folder, keys,
-                    device, progress) -> None:
-    """Compute every cell not in ``done``; rank 0 saves each as soon as it is finished."""
+                    device, progress, norm: tuple[Sequence[float], Sequence[float]] | None = None) -> None:
+    """Compute every cell not in ``done``; rank 0 saves each as soon as it is finished. ``norm``: the model's
+    (mean, std) in 0-255 RGB (None: ImageNet's, as every repsep-bench export takes)."""
     from corruptions.device_sweep import CleanShard, evaluate_cell
     from repsep.data.transforms import EvalTransform
     from repsep.engine import distributed as dist
@@ -330,7 +348,8 @@ def _evaluate_cells(cfg: SweepConfig, sweep: Sweep, model, inference: dict[str, 
     main = dist.is_main()
     shown = main and bars_enabled(progress)  # engine loops get a plain bool: bars only on a terminal
     table = sweep.base.class_table
-    transform = EvalTransform(scale=inference["scale"])
+    transform = EvalTransform(scale=inference["scale"]) if norm is None else EvalTransform(
+        scale=inference["scale"], mean=tuple(norm[0]), std=tuple(norm[1]))
     predict_kwargs = {k: inference[k] for k in ("mode", "crop", "stride", "scales", "flip")}
     evaluator = SegEvaluator(table.num_classes, table.ignore_index, table.classes)
     clean = CleanShard(DatasetView(sweep.base, sweep.indices), device, cfg.workers, int(cfg.cache_gb * 2**30))
@@ -369,56 +388,3 @@ def _result(cfg: SweepConfig, sweep: Sweep, settings: dict[str, Any], inference:
         corrupt_on=sweep.corrupt_on, settings=settings,
     )
     return result, scores
-
-
-def _write_outputs(folder, cfg: SweepConfig, result: dict[str, Any], scores: dict, saved: dict, model_sha: str,
-                   spec: str) -> None:
-    from repsep.manifest import build_manifest
-
-    write_bytes(folder, "robustness.json", dumps_json(result).encode())
-    rows = [["corruption", "group", "severity", "mIoU", "aAcc", "mAcc", "source"]]
-    for cell in saved:
-        c, s = cell
-        rows.append([c, "clean" if cell == CLEAN else group_of(c), s, *(repr(scores[cell][k]) for k in
-                     ("mIoU", "aAcc", "mAcc")), "clean" if cell == CLEAN else result["backend_per_cell"][c][s]])
-    text = io.StringIO()
-    csv.writer(text, lineterminator="\n").writerows(rows)
-    write_bytes(folder, "robustness.csv", text.getvalue().encode())
-    write_bytes(folder, "robustness.md", format_table(result, cfg.severities).encode())
-    ids = saved[CLEAN]["ids"]
-    arrays: dict[str, np.ndarray] = {"ids": np.array(ids, dtype=str), "settings": np.array([dumps_json(
-        result["settings"])])}
-    for cell, data in saved.items():
-        if data["ids"] != ids:
-            raise RuntimeError(f"cell {cell_name(cell)} covers different images than the clean pass")
-        prefix = "clean" if cell == CLEAN else f"{cell[0]}/{cell[1]}"
-        for k, name in enumerate(AREAS):
-            arrays[f"{prefix}/{name}"] = data["areas"][:, k].numpy()
-    write_bytes(folder, "per_image.npz", npz_bytes(arrays))
-    manifest = build_manifest(KIND, seeds={"base_seed": cfg.base_seed}, config=asdict(cfg), inputs={
-        "model": str(cfg.model), "model_sha256": model_sha, "dataset": spec, "split": cfg.split,
-        "settings": result["settings"]})
-    write_bytes(folder, "manifest.json", dumps_json(manifest).encode())
-
-
-def _fmt(value: float | None) -> str:
-    return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.1f}"
-
-
-def format_table(result: dict[str, Any], severities: Sequence[int]) -> str:
-    """Markdown: one row per corruption (mIoU per severity, mean, CE, rel. CE), then groups and summary lines."""
-    with_ce = result.get("CE") is not None
-    head = ["corruption", "group", *(f"s{s}" for s in severities), "mean", *(["CE", "rel. CE"] if with_ce else [])]
-    lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] * 2 + ["---:"] * (len(head) - 2)) + "|"]
-    for c, per_sev in result["cells"].items():
-        ce = [_fmt(result["CE"][c]), _fmt(result["rel_CE"][c])] if with_ce else []
-        lines.append("| " + " | ".join([c, group_of(c), *(_fmt(per_sev[s]) for s in severities),
-                                        _fmt(result["per_corruption"][c]), *ce]) + " |")
-    lines.append("")
-    lines.append("| group | mean mIoU |\n|---|---:|")
-    lines.extend(f"| {g} | {_fmt(v)} |" for g, v in result["per_group"].items())
-    lines.append("")
-    summary = (f"clean mIoU {_fmt(result['clean'])}, mPC {_fmt(result['mPC'])}, rPC {_fmt(result['rPC'])}%"
-               + (f", mCE {_fmt(result['mCE'])}%, relative mCE {_fmt(result['rel_mCE'])}%" if with_ce else ""))
-    lines.append(summary + f" ({result['num_images']} images, {result['dataset']} {result['split']})")
-    return "\n".join(lines) + "\n"
