@@ -107,17 +107,16 @@ def _convert_10k(src: Path, out: Path, overwrite: bool) -> Iterator[Path]:
             image, mat = src / "images" / f"{stem}.jpg", src / "annotations" / f"{stem}.mat"
             if not image.is_file():
                 raise UserError(f"{path}: lists {stem} but {image} is missing")
+            target = out / "annotations" / folder / f"{stem}_labelTrainIds.png"
+            if overwrite or not target.exists():
+                s = _read_mat(mat)
+                bad = invalid_values(s, shifted >= 0)
+                if bad:
+                    raise UserError(f"{mat}: values {bad[:8]} are unused COCO-Stuff ids")
+                _save_png(target, shifted[s].astype(np.uint8))
+                yield target
             if not (out / "images" / folder / image.name).exists():
                 _place(image, out / "images" / folder / image.name)
-            target = out / "annotations" / folder / f"{stem}_labelTrainIds.png"
-            if target.exists() and not overwrite:
-                continue
-            s = _read_mat(mat)
-            bad = invalid_values(s, shifted >= 0)
-            if bad:
-                raise UserError(f"{mat}: values {bad[:8]} are unused COCO-Stuff ids")
-            _save_png(target, shifted[s].astype(np.uint8))
-            yield target
 
 
 def convert(layout: str, src: str | Path, out: str | Path | None = None, overwrite: bool = False) -> Iterator[Path]:

@@ -56,7 +56,7 @@ def resolve_layout(root: str | Path, layout: str) -> tuple[str, bool]:
     kind, _, variant = layout.partition(":")
     if kind != "auto":
         if kind not in {c.partition("[")[0] for c in LAYOUT_CHOICES}:
-            raise UserError(f"--layout {layout}: choose auto or one of {', '.join(LAYOUT_CHOICES)}")
+            raise UserError(f"--layout {layout}: choose cityscapes or one of {', '.join(LAYOUT_CHOICES[1:])}, auto")
         return f"{kind}:{root}" + (f":{variant}" if variant else ""), True
     found = detect_layouts(root)
     if len(found) > 1:
