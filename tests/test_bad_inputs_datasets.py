@@ -104,7 +104,8 @@ def test_pascal_context_split_list_problems(copy, capsys):
 
 @pytest.mark.parametrize("argv, fragment", [
     (["data", "check", "{root}", "--split", "train"], "split 'train': Dark Zurich has labels for val only"),
-    (["data", "check", "{root}", "--layout", "kitti"], "--layout kitti: choose cityscapes or one of ade20k, acdc[:fog|night|rain|snow|all]"),
+    (["data", "check", "{root}", "--layout", "kitti"],
+     "--layout kitti: choose cityscapes or one of ade20k, acdc[:fog|night|rain|snow|all]"),
 ])
 def test_darkzurich_split_and_layout_option(copy, capsys, argv, fragment):
     root, _, _ = copy("darkzurich")
