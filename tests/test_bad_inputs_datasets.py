@@ -132,3 +132,26 @@ def test_convert_bad_mat_and_bad_stuffthingmap(tmp_path, capsys):
                f"{png}: values [11] are not COCO-Stuff stuffthingmap ids", raw164k)
     _one_error(capsys, ["data", "convert", str(raw164k), "--layout", "cityscapes"],
                "--layout cityscapes: data convert handles coco_stuff164k, coco_stuff10k", raw164k)
+
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["{root}", "--layout", "acdc:fig"],
+     "dataset 'acdc:{root}:fig': acdc has no variant 'fig'; choose fog, night, rain, snow, all"),
+    (["{root}", "--layout", "foggy_cityscapes:0.03"], "foggy_cityscapes has no variant '0.03'; choose 0.005, 0.01"),
+    (["{root}/nope", "--layout", "darkzurich"], "{root}/nope: Dark Zurich root folder not found"),
+    (["{root}", "--layout", "acdc"], "{root}: no rgb_anon/ folder (ACDC expects rgb_anon/ and gt/)"),
+])
+def test_bad_spec_variant_names_the_choices(tmp_path, capsys, argv, fragment):
+    root = tmp_path / "data"
+    root.mkdir()
+    _one_error(capsys, ["data", "check", *(a.format(root=root) for a in argv)], fragment.format(root=root), root)
+
+
+def test_eval_out_above_an_acdc_root_with_a_condition_is_refused(tiny_run, tmp_path, capsys):
+    """The dataset root of ``acdc:PATH:night`` is PATH (not ``PATH:night``), so an --out that holds it is refused."""
+    ws = tmp_path / "ws"
+    root = write_fixture(ws / "acdc", "acdc", 0, 1, size=(64, 128))
+    _one_error(capsys, ["eval", "--model", str(tiny_run / "model_final.pt"), "--data", f"acdc:{root}:night",
+                        "--workers", "0", "--out", str(ws)],
+               f"--out {ws}: is an input of this command ({root})", ws)

@@ -45,21 +45,34 @@ def default_synthcity_root(progress: bool = True) -> Path:
                     progress=progress)
 
 
+def spec_root(spec: str) -> str | None:
+    """The dataset folder a spec names (``acdc:/data/acdc:fog`` -> ``/data/acdc``), None for the default
+    ``synthcity``."""
+    from repsep.data.adverse import ACDC_CONDITIONS, FOGGY_BETAS, split_option
+
+    kind, _, path = spec.partition(":")
+    if kind == "acdc":
+        path = split_option(spec, (*ACDC_CONDITIONS, "all"))[0]
+    elif kind == "foggy_cityscapes":
+        path = split_option(spec, FOGGY_BETAS)[0]
+    return path or None
+
+
 def _open_kind(kind: str, spec: str, split: str, transform: Transform | None) -> SegmentationDataset:
     from repsep.data import adverse, context_coco
     from repsep.data.ade20k import ADE20KDataset
     from repsep.data.cityscapes import CityscapesDataset
 
-    path = spec.partition(":")[2]
+    path = spec_root(spec) or ""
     if kind == "ade20k":
         return ADE20KDataset(path, split, transform, spec=spec)
     if kind in ("cityscapes", "synthcity"):
         return CityscapesDataset(path, split, transform, spec=spec)
     if kind == "acdc":
-        path, condition = adverse.split_option(spec, (*adverse.ACDC_CONDITIONS, "all"))
+        condition = adverse.split_option(spec, (*adverse.ACDC_CONDITIONS, "all"))[1]
         return adverse.ACDCDataset(path, split, transform, condition=condition or "all", spec=spec)
     if kind == "foggy_cityscapes":
-        path, beta = adverse.split_option(spec, adverse.FOGGY_BETAS)
+        beta = adverse.split_option(spec, adverse.FOGGY_BETAS)[1]
         return adverse.FoggyCityscapesDataset(path, split, transform, beta=beta or "0.02", spec=spec)
     readers = {"darkzurich": adverse.DarkZurichDataset, "rain_cityscapes": adverse.RainCityscapesDataset,
                "pascal_context59": context_coco.PascalContext59Dataset,

@@ -37,10 +37,12 @@ _VALID_LABELIDS[: MAX_CITYSCAPES_LABELID + 1] = True
 def split_option(spec: str, choices: tuple[str, ...]) -> tuple[str, str | None]:
     """``kind:PATH[:OPTION]`` -> (PATH, OPTION or None); OPTION is taken only when it is one of ``choices`` (so a
     path that contains ``:`` still works)."""
-    _, _, rest = spec.partition(":")
+    kind, _, rest = spec.partition(":")
     path, sep, last = rest.rpartition(":")
     if sep and last in choices:
         return path, last
+    if sep and path and "/" not in last and not Path(rest).exists() and Path(path).is_dir():
+        raise UserError(f"dataset {spec!r}: {kind} has no variant {last!r}; choose {', '.join(choices)}")
     return rest, None
 
 
@@ -86,7 +88,7 @@ def _anon_root(root: Path, what: str) -> tuple[Path, Path]:
     for rgb, gt in (("rgb_anon", "gt"), ("rgb_anon_trainvaltest/rgb_anon", "gt_trainval/gt")):
         if (root / rgb).is_dir():
             return root / rgb, root / gt
-    raise UserError(f"{root}: no rgb_anon/ folder, not a {what} root (expected rgb_anon/ and gt/)")
+    raise UserError(f"{root}: no rgb_anon/ folder ({what} expects rgb_anon/ and gt/)")
 
 
 class ACDCDataset(CityscapesLabelled):
