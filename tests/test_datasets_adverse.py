@@ -16,7 +16,7 @@ from repsep.data.fixtures import COCO_STUFF_OF, PASCAL_CONTEXT_OF, write_fixture
 from repsep.data.labels import LABELID_TO_TRAINID
 from repsep.data.synthcity import image_rng, render_scene
 
-# layout -> (spec template, split, expected number of val images with 2 per split, first val id, first stratum)
+# layout -> (spec template, number of val images with 2 per split (ACDC: per condition), first val id, its stratum)
 CASES = {
     "acdc": ("acdc:{}", 8, "fog_GOPR0475_frame_000000", "fog/GOPR0475"),
     "darkzurich": ("darkzurich:{}", 2, "GOPR0356_frame_000000", "GOPR0356"),
@@ -133,3 +133,17 @@ def test_eval_of_a_tiny_trained_model_on_the_fixture(tiny_run, tmp_path, layout,
     assert metrics["settings"]["dataset"] == spec and metrics["num_images"] == 1
     assert metrics["settings"]["dataset_fingerprint"] == open_dataset(spec, "val").fingerprint()
     assert 0.0 <= metrics["mIoU"] <= 100.0
+
+
+def test_data_synth_layout_is_deterministic_and_kept_on_rerun(tmp_path, capsys):
+    argv = ["data", "synth", "--layout", "acdc", "--num-train", "1", "--num-val", "1", "--size", "32x64"]
+    assert run_cli([*argv, "--out", str(tmp_path / "a")]) == 0
+    assert run_cli([*argv, "--out", str(tmp_path / "b")]) == 0
+    files = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*") if p.is_file())
+    assert len(files) == 4 * 2 * 3 + 1  # 4 conditions x 2 splits x (image, labelIds, labelTrainIds) + meta
+    assert all((tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes() for f in files)
+    assert run_cli([*argv, "--out", str(tmp_path / "a")]) == 0  # the same fixture: kept
+    assert run_cli([*argv[:-1], "64x64", "--out", str(tmp_path / "a")]) == 2  # another one: refused
+    capsys.readouterr()
+    assert run_cli(["data", "check", str(tmp_path / "a"), "--split", "train"]) == 0
+    assert "layout: acdc (detected)" in capsys.readouterr().out
