@@ -147,3 +147,18 @@ def test_data_synth_layout_is_deterministic_and_kept_on_rerun(tmp_path, capsys):
     capsys.readouterr()
     assert run_cli(["data", "check", str(tmp_path / "a"), "--split", "train"]) == 0
     assert "layout: acdc (detected)" in capsys.readouterr().out
+
+
+def test_acdc_as_unzipped_packages_and_spec_root(roots, tmp_path):
+    """ACDC's two zips unpack to rgb_anon_trainvaltest/rgb_anon and gt_trainval/gt; that root reads the same."""
+    import shutil
+
+    from repsep.data import spec_root
+
+    root = tmp_path / "ACDC"
+    shutil.copytree(roots["acdc"] / "rgb_anon", root / "rgb_anon_trainvaltest" / "rgb_anon")
+    shutil.copytree(roots["acdc"] / "gt", root / "gt_trainval" / "gt")
+    ds, flat = open_dataset(f"acdc:{root}:snow", "train"), open_dataset(f"acdc:{roots['acdc']}:snow", "train")
+    assert ds.ids == flat.ids and ds.fingerprint() == flat.fingerprint() and detect_layouts(root) == ["acdc"]
+    assert spec_root(f"acdc:{root}:snow") == str(root) and spec_root(f"acdc:{root}") == str(root)
+    assert spec_root("foggy_cityscapes:/d/c:s:0.005") == "/d/c:s" and spec_root("synthcity") is None
