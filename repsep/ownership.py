@@ -36,8 +36,11 @@ MARKER = ".repsep-bench.json"
 _TEMP_NAME = re.compile(r"^\.(?P<name>.+)\.[A-Za-z0-9_]{8}\.tmp$")
 """A temporary of :func:`repsep.io.atomic_open` (``tempfile.mkstemp``): ``.<final name>.<8 random>.tmp``."""
 
-DATASET_ROOT_ENTRIES = ("leftImg8bit", "gtFine", "rgb_anon", "ADEChallengeData2016", "synthcity.json")
-"""Entries whose presence makes a folder a dataset root (Cityscapes, ACDC, ADE20K, SynthCity)."""
+DATASET_ROOT_ENTRIES = ("leftImg8bit", "gtFine", "rgb_anon", "ADEChallengeData2016", "synthcity.json",
+                        "leftImg8bit_foggy", "leftImg8bit_rain", "rgb_anon_trainvaltest", "gt_trainval", "VOC2010",
+                        "JPEGImages", "SegmentationClassContext", "fixture_meta.json")
+"""Entries whose presence makes a folder a dataset root (Cityscapes, ACDC, Dark Zurich, ADE20K, SynthCity, Foggy /
+Rain Cityscapes, Pascal Context, the layout fixtures; COCO-Stuff by its images/ + annotations/)."""
 
 
 def is_dataset_root(path: Path) -> bool:

@@ -13,6 +13,9 @@ RECIPES = ["synthcity_tiny_baseline", "synthcity_tiny_rsseg", "cityscapes_vit_b_
 BASELINE_ARCHS = ("upernet_vit", "setr_naive", "setr_pup", "setr_mla", "segmenter_linear", "segmenter_mask")
 RECIPES += [f"synthcity_tiny_{a}" for a in BASELINE_ARCHS]  # the recognisable baselines (issue 17)
 RECIPES += [f"{d}_vit_{s}_{a}" for a in BASELINE_ARCHS for d in ("cityscapes", "ade20k") for s in ("b", "l")]
+# RSSeg's other benchmarks (issue 20): the same set as ADE20K
+RECIPES += [f"{d}_vit_{n}" for d in ("pascal_context59", "coco_stuff164k")
+            for n in ("b_baseline", "b_rsseg", "l_rsseg", *(f"{s}_{a}" for a in BASELINE_ARCHS for s in ("b", "l")))]
 
 
 def test_all_recipes_are_bundled_and_valid():
@@ -40,6 +43,24 @@ def test_real_recipes_follow_the_standard_recipe():
                                                                                           (426, 426), 150)
     assert (cs.optim.lr, cs.optim.head_lr_mult, cs.optim.warmup_iters, cs.optim.power) == (2e-5, 10.0, 1500, 1.0)
     assert cs.pretrained.endswith("vit_large_patch16_384.pth")
+
+
+def test_pascal_context_and_coco_stuff_recipes_follow_mmseg_dataset_configs():
+    from repsep.data.tables import load_table
+
+    for size in ("b", "l"):
+        for arch in ("rsseg", *BASELINE_ARCHS):
+            pc = load_config(f"pascal_context59_vit_{size}_{arch}")
+            coco = load_config(f"coco_stuff164k_vit_{size}_{arch}")
+            assert (pc.model.num_classes, pc.data.crop, pc.data.scale) == (59, (480, 480), (520, 520))
+            assert (pc.eval.mode, pc.eval.crop, pc.eval.stride) == ("slide", (480, 480), (320, 320))
+            assert (coco.model.num_classes, coco.data.crop, coco.eval.stride) == (171, (512, 512), (341, 341))
+            for cfg in (pc, coco):
+                assert (cfg.schedule.iters, cfg.data.batch_size) == (80000, 2)  # x 8 GPUs = batch 16
+            assert pc.data.spec.startswith("pascal_context59:") and coco.data.spec.startswith("coco_stuff164k:")
+            ade = load_config(f"ade20k_vit_{size}_{arch}")
+            assert (pc.optim, pc.model.name, pc.model.backbone) == (ade.optim, ade.model.name, ade.model.backbone)
+    assert load_table("pascal_context59").num_classes == 59 and load_table("coco_stuff171").num_classes == 171
 
 
 @pytest.mark.parametrize("name", RECIPES)

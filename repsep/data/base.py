@@ -108,6 +108,11 @@ class SegmentationDataset(SampleDataset):
         """The stratum of image ``index`` for spread-out subsets: its folder (the city in a Cityscapes layout)."""
         return self.images[index].parent.name
 
+    def fingerprint_kind(self) -> str:
+        """What names the dataset in :meth:`fingerprint`: the spec's kind, plus the variant where one spec kind has
+        several (ACDC condition, Foggy Cityscapes beta)."""
+        return self.spec.partition(":")[0]
+
     def fingerprint(self) -> str:
         """sha256 (16 hex) of what identifies this split's content cheaply: the dataset kind, split, class table,
         and every image id with the byte sizes of its image and label files (no pixel is read). Two folders
@@ -116,7 +121,7 @@ class SegmentationDataset(SampleDataset):
         import hashlib
 
         h = hashlib.sha256()
-        h.update(f"{self.spec.partition(':')[0]}|{self.split}|{self.class_table.name}|"
+        h.update(f"{self.fingerprint_kind()}|{self.split}|{self.class_table.name}|"
                  f"{self.class_table.num_classes}\n".encode())
         for image_id, image, label in zip(self.ids, self.images, self.labels, strict=True):
             try:

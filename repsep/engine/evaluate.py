@@ -41,7 +41,9 @@ def settings_block(*, model_sha256: str, dataset, indices: list[int], subset_see
 
 
 def _dataset_root(spec: str) -> list[Path]:
-    path = spec.partition(":")[2]
+    from repsep.data import spec_root
+
+    path = spec_root(spec)
     return [Path(path)] if path else []
 
 

@@ -197,7 +197,9 @@ def _build_datasets(cfg: TrainConfig, progress: bool | None = None):
 
 
 def _dataset_root(spec: str) -> list[str]:
-    root = spec.partition(":")[2]
+    from repsep.data import spec_root
+
+    root = spec_root(spec)
     return [root] if root else []
 
 
