@@ -1,6 +1,7 @@
 """The ``repsep-bench`` command line. Thin: parse options, call library functions, print results.
 
-One module per command group (``data``, ``models``, ``train``, ``evaluate``, ``corrupt``, ``analyze``, ``report``);
+One module per command (group): ``data``, ``models``, ``train``, ``evaluate``, ``corrupt``, ``shift``, ``analyze``,
+``report``;
 this module assembles them into one typer app. Every command accepts ``--help``; ``--quiet`` (before the command)
 turns progress bars off. :func:`main` turns every bad input into one line ``error: ...`` on stderr and exit code
 2: a :class:`repsep.errors.UserError`, a click usage error (bad or missing option value, unknown option) and an
@@ -32,6 +33,7 @@ from repsep.cli.models import models_app
 from repsep.cli.models_import import import_app
 from repsep.cli.options import bound_numeric_options
 from repsep.cli.report import report_cmd
+from repsep.cli.shift import shift_cmd
 from repsep.cli.study import study_cmd
 from repsep.cli.train import train_cmd
 from repsep.errors import EXIT_BAD_INPUT, UserError
@@ -66,6 +68,7 @@ app.add_typer(corruptions_app, name="corruptions")
 app.command("train")(train_cmd)
 app.command("eval")(eval_cmd)
 app.command("corrupt")(corrupt_cmd)
+app.command("shift")(shift_cmd)
 app.command("analyze")(analyze_cmd)
 app.command("report")(report_cmd)
 app.command("study")(study_cmd)
