@@ -90,11 +90,15 @@ def plot_shift_bars(values: Mapping[str, Mapping[str, float | None]], title: str
             if shown:
                 ax.bar([xi + (k - (len(bars) - 1) / 2) * width for xi, _ in shown], [h for _, h in shown], width,
                        label=label, color=colours[key])
+        top = max((h for m in models for key, _ in bars if (h := values[m].get(key)) is not None and np.isfinite(h)),
+                  default=1.0)
+        ax.set_xlim(-0.6, len(models) - 0.4)
+        ax.set_ylim(0.0, 1.35 * top if top > 0 else 1.0)  # room for the legend above the bars
         ax.set_xticks(x)
         ax.set_xticklabels(models, rotation=20, ha="right")
         ax.set_ylabel(ylabel)
         ax.grid(axis="y", alpha=0.3)
-        ax.legend(fontsize="small", frameon=False)
+        ax.legend(fontsize="small", frameon=False, loc="upper left")
     fig.suptitle(title)
     fig.tight_layout()
     return fig
