@@ -130,12 +130,24 @@ def _settings_difference(old: Any, new: dict[str, Any]) -> str | None:
     return first_difference(old, new, sorted(set(old) | set(new)))
 
 
-def evaluate_entry(entry: Entry, folder: Path, loaded, inference: dict[str, Any], *, model_path: Path,
-                   overwrite: bool, device, num_workers: int, progress: bool | None) -> tuple[dict, dict, bool]:
-    """(metrics.json dict, per-image arrays, reused) of ``entry``, evaluated into ``folder`` (kind ``eval``)
-    unless a finished evaluation with the same settings is there; arrays only on the main rank."""
-    from repsep.engine.eval_run import run_evaluation
-    from repsep.engine.evaluate import CHUNK_IMAGES
+def _read_entry(target, main: bool) -> tuple[dict, dict[str, np.ndarray]]:
+    """(metrics.json, per-image arrays) of a finished entry folder, digests checked; arrays on the main rank."""
+    metrics = target.read_json("metrics.json")
+    arrays = {}
+    if main:
+        try:
+            with np.load(io.BytesIO(target.read_bytes("per_image.npz")), allow_pickle=False) as z:
+                arrays = {k: z[k] for k in ("ids", *AREAS)}
+        except (OSError, ValueError, KeyError) as e:
+            raise UserError(f"{target.path / 'per_image.npz'}: unreadable per-image result ({e})") from None
+    return metrics, arrays
+
+
+def claim_entry(entry: Entry, folder: Path, *, model_path: Path, overwrite: bool):
+    """Check ``entry``'s folder (kind ``eval``) before any work: (claimed folder, finished result to reuse or None).
+
+    A finished entry is reused when its settings block equals ``entry.settings`` (its files' digests checked: a
+    hand-edited one is refused); one made with other settings is refused unless ``overwrite``."""
     from repsep.ownership import OwnedFolder, remove_stale_temporaries
 
     inputs = [model_path, *(r for r in [_dataset_root(entry.dataset)] if r is not None)]
@@ -147,27 +159,29 @@ def evaluate_entry(entry: Entry, folder: Path, loaded, inference: dict[str, Any]
                                    what="--out entry", create=False)
     except OSError as e:
         raise UserError(f"{folder}: cannot use this path ({e.strerror or e})") from None
-    reused = target.finished and not overwrite
-    if reused:
-        diff = _settings_difference(target.read_json("metrics.json").get("settings"), entry.settings)
-        if diff:
-            raise UserError(f"{folder}: holds a finished {entry.option} {entry.spec} entry made with other settings "
-                            f"({diff}); rerun with the same options to reuse it, or pass --overwrite")
-    else:
-        run_evaluation(loaded, entry.dataset, entry.indices, entry.settings, inference, target=target, preds=None,
-                       overwrite=overwrite, device=device, num_workers=num_workers, progress=progress,
-                       note=entry.note, model_path=model_path, chunk_images=CHUNK_IMAGES)
+    if not target.finished or overwrite:
+        return target, None
+    saved = _read_entry(target, dist.is_main())
+    diff = _settings_difference(saved[0].get("settings"), entry.settings)
+    if diff:
+        raise UserError(f"{folder}: holds a finished {entry.option} {entry.spec} entry made with other settings "
+                        f"({diff}); rerun with the same options to reuse it, or pass --overwrite")
+    return target, saved
+
+
+def evaluate_entry(entry: Entry, target, loaded, inference: dict[str, Any], *, model_path: Path, overwrite: bool,
+                   device, num_workers: int, progress: bool | None) -> tuple[dict, dict[str, np.ndarray]]:
+    """Evaluate ``entry`` into its claimed folder ``target`` as ``eval`` does (continuing saved chunks); returns
+    (metrics.json dict, per-image arrays; arrays only on the main rank)."""
+    from repsep.engine.eval_run import run_evaluation
+    from repsep.engine.evaluate import CHUNK_IMAGES
+    from repsep.ownership import OwnedFolder
+
+    run_evaluation(loaded, entry.dataset, entry.indices, entry.settings, inference, target=target, preds=None,
+                   overwrite=overwrite, device=device, num_workers=num_workers, progress=progress,
+                   note=entry.note, model_path=model_path, chunk_images=CHUNK_IMAGES)
     dist.barrier()
-    done = OwnedFolder.claim(folder, "eval", resume=True, inputs=inputs, create=False)
-    metrics = done.read_json("metrics.json")
-    arrays = {}
-    if dist.is_main():
-        try:
-            with np.load(io.BytesIO(done.read_bytes("per_image.npz")), allow_pickle=False) as z:
-                arrays = {k: z[k] for k in ("ids", *AREAS)}
-        except (OSError, ValueError, KeyError) as e:
-            raise UserError(f"{folder / 'per_image.npz'}: unreadable per-image result ({e})") from None
-    return metrics, arrays, reused
+    return _read_entry(OwnedFolder.claim(target.path, "eval", resume=True, create=False), dist.is_main())
 
 
 def _group_scores(entry: Entry, arrays: dict[str, np.ndarray], clean: float | None) -> tuple[dict, np.ndarray]:
@@ -221,19 +235,20 @@ def run_shift(model_path: str | Path, out: str | Path, *, data: list[str], clean
         remove_stale_temporaries(out, KIND)
     folder = OwnedFolder.claim(out, KIND, overwrite=overwrite, resume=True, inputs=inputs, create=False)
     fresh = not out.exists()
+    claimed = [claim_entry(e, out / e.name, model_path=model_path, overwrite=overwrite) for e in entries]
     dist.barrier()
     if main:
         folder.create()
         folder.unfinish()
-    results, reused = [], []
+    results = []
+    reused = [e.name for e, (_, saved) in zip(entries, claimed, strict=True) if saved is not None]
     try:
-        for e in progress_bar(entries, wanted=progress if main else False, desc="shift", unit="dataset"):
-            metrics, arrays, again = evaluate_entry(e, out / e.name, loaded, inference, model_path=model_path,
-                                                    overwrite=overwrite, device=device, num_workers=num_workers,
-                                                    progress=progress)
+        for e, (target, saved) in progress_bar(list(zip(entries, claimed, strict=True)),
+                                               wanted=progress if main else False, desc="shift", unit="dataset"):
+            metrics, arrays = saved or evaluate_entry(e, target, loaded, inference, model_path=model_path,
+                                                      overwrite=overwrite, device=device, num_workers=num_workers,
+                                                      progress=progress)
             results.append((e, metrics, arrays))
-            if again:
-                reused.append(e.name)
     except BaseException:
         if fresh and main and not any(p.is_dir() for p in out.iterdir()):  # nothing kept: leave no folder behind
             with suppress(OSError):
