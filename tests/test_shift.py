@@ -48,7 +48,7 @@ def test_shift_equals_eval_per_dataset_and_goes_into_report(tiny_run, synthcity_
     model, out = tiny_run / "model_final.pt", tmp_path / "shift"
     specs = [f"synthcity:{conditions['fogged']}", f"synthcity:{conditions['dense']}"]
     argv = ["--quiet", "shift", "--model", str(model), "--out", str(out), "--workers", "0", "--num-images", "2",
-            "--json", str(tmp_path / "shift_copy.json")]
+            "--by-group", "--json", str(tmp_path / "shift_copy.json")]
     assert run_cli([*argv, "--data", specs[0], "--data", specs[1]]) == 0
     result = json.loads((out / "shift.json").read_text())
     assert result["clean"]["dataset"] == f"synthcity:{synthcity_small}"  # default: the training dataset
@@ -63,6 +63,9 @@ def test_shift_equals_eval_per_dataset_and_goes_into_report(tiny_run, synthcity_
         entry = result["clean"] if name == "clean" else result["entries"][k - 1]
         assert entry["mIoU"] == metrics["mIoU"] and entry["num_images"] == metrics["num_images"] == 2
         assert entry["settings"] == metrics["settings"]  # the comparability block of `eval --data`
+        assert list(entry["groups"]) == ["synthville"]  # --by-group: SynthCity's one city folder is one stratum
+        assert entry["groups"]["synthville"]["mIoU"] == pytest.approx(metrics["mIoU"], rel=1e-9)
+        assert per_image[f"{name}/groups"].tolist() == ["synthville"] * 2
         for key, value in _npz(eval_out / "per_image.npz").items():
             np.testing.assert_array_equal(per_image[f"{name}/{key}"], value)
     values = [e["mIoU"] for e in result["entries"]]
@@ -72,7 +75,8 @@ def test_shift_equals_eval_per_dataset_and_goes_into_report(tiny_run, synthcity_
     copy = json.loads((tmp_path / "shift_copy.json").read_text())
     assert copy.pop("written_by") == "repsep-bench shift" and copy == result
     rows = _csv(out / "shift.csv")
-    assert [r["name"] for r in rows] == ["clean", "synthcity-fogged", "synthcity-dense", "mean"]
+    assert [(r["name"], r["group"]) for r in rows] == [
+        (n, g) for n in ("clean", "synthcity-fogged", "synthcity-dense") for g in ("", "synthville")] + [("mean", "")]
     assert float(rows[-1]["mIoU"]) == result["mean"]
 
     report = build_report([tiny_run, out], tmp_path / "report", resamples=50)
