@@ -101,3 +101,29 @@ def match_ids(ids_a: Sequence[str], ids_b: Sequence[str], where_a: str, where_b:
         raise UserError(f"{where_a} and {where_b}: per-image ids differ ({len(only_a)} only in the first, "
                         f"{len(only_b)} only in the second, e.g. {example!r}); evaluate both on the same images")
     return np.argsort(ids_a, kind="stable"), np.argsort(ids_b, kind="stable")
+
+
+def strata_seeds(seed: int, count: int) -> list[int]:
+    """One resampling seed per stratum (dataset), derived from ``seed``: stratum ``k`` always draws the same."""
+    return [int(s) for s in np.random.SeedSequence([seed, count]).generate_state(count)]
+
+
+def stratified_mean_difference(strata_a: Sequence[Cell], strata_b: Sequence[Cell], *, resamples: int = 1000,
+                               seed: int = 0, confidence: float = 0.95) -> Interval:
+    """Interval for the difference of the *mean over strata* of mIoU, ``mean_k mIoU_k(b) - mean_k mIoU_k(a)``.
+
+    Each stratum (a dataset of its own, with its own images) is resampled on its own with the seeds of
+    :func:`strata_seeds`; within a stratum the same draws serve both models (paired). Stratum ``k`` of both models
+    must hold the same images in the same order (``[N_k, C]`` areas)."""
+    if not strata_a or len(strata_a) != len(strata_b):
+        raise ValueError("stratified_mean_difference needs the same non-zero number of strata for both models")
+    estimate = float(np.mean([cells_miou([b]) - cells_miou([a]) for a, b in zip(strata_a, strata_b, strict=True)]))
+    diffs = np.zeros(resamples)
+    for (a, b), s in zip(zip(strata_a, strata_b, strict=True), strata_seeds(seed, len(strata_a)), strict=True):
+        if a[0].shape != b[0].shape:
+            raise ValueError(f"per-image areas differ in shape: {a[0].shape} vs {b[0].shape}")
+        counts = resample_counts(a[0].shape[0], resamples, s)
+        diffs += (cells_miou([b], counts) - cells_miou([a], counts)) / len(strata_a)
+    alpha = (1.0 - confidence) / 2.0
+    low, high = np.nanpercentile(diffs, [100.0 * alpha, 100.0 * (1.0 - alpha)])
+    return Interval(estimate, float(low), float(high), confidence, resamples)

@@ -62,6 +62,48 @@ def plot_severity(curves: Mapping[str, Mapping[str, np.ndarray]], severities: Se
     return fig
 
 
+def plot_shift_bars(values: Mapping[str, Mapping[str, float | None]], title: str):
+    """Grouped bars, one group per model: left panel mIoU (clean, mPC, natural-shift mean), right panel percent of
+    clean (rPC, natural shift). ``values[model]`` has the keys of
+    :func:`analysis.report.tables_shift.shift_summary`; a missing value draws no bar."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from analysis.figures import FONT
+
+    plt.rcParams.update(FONT)
+    panels = (("mIoU (%)", (("shift_clean", "clean"), ("mPC", "synthetic corruptions (mPC)"),
+                            ("shift_mean", "natural shift (mean)"))),
+              ("% of clean", (("rPC", "synthetic corruptions (rPC)"), ("shift_ratio", "natural shift"))))
+    models = list(values)
+    fig, axes = plt.subplots(1, 2, figsize=(max(6.0, 1.6 * len(models) + 3.0), 3.0), squeeze=False)
+    x = np.arange(len(models), dtype=np.float64)
+    colours = {"shift_clean": "#9e9e9e", "mPC": "#1f77b4", "rPC": "#1f77b4", "shift_mean": "#d62728",
+               "shift_ratio": "#d62728"}
+    for ax, (ylabel, bars) in zip(axes[0], panels, strict=True):
+        width = 0.8 / len(bars)
+        for k, (key, label) in enumerate(bars):
+            heights = [values[m].get(key) for m in models]
+            shown = [(xi, h) for xi, h in zip(x, heights, strict=True) if h is not None and np.isfinite(h)]
+            if shown:
+                ax.bar([xi + (k - (len(bars) - 1) / 2) * width for xi, _ in shown], [h for _, h in shown], width,
+                       label=label, color=colours[key])
+        top = max((h for m in models for key, _ in bars if (h := values[m].get(key)) is not None and np.isfinite(h)),
+                  default=1.0)
+        ax.set_xlim(-0.6, len(models) - 0.4)
+        ax.set_ylim(0.0, 1.35 * top if top > 0 else 1.0)  # room for the legend above the bars
+        ax.set_xticks(x)
+        ax.set_xticklabels(models, rotation=20, ha="right")
+        ax.set_ylabel(ylabel)
+        ax.grid(axis="y", alpha=0.3)
+        ax.legend(fontsize="small", frameon=False, loc="upper left")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
 def save_figure(fig, stem: str | Path) -> list[Path]:
     """Write ``<stem>.png`` (150 dpi) and ``<stem>.pdf`` atomically with fixed metadata; closes the figure."""
     import matplotlib.pyplot as plt

@@ -1,7 +1,7 @@
 """The ownership rule: a command deletes or replaces only files it can prove it wrote.
 
 Every output folder a command writes holds a marker, ``.repsep-bench.json``: the command's *kind* (train, eval,
-corrupt, analyze, report, materialize, predictions), whether the result is finished, and every file the command
+corrupt, shift, analyze, report, materialize, predictions), whether the result is finished, and every file the command
 wrote with its sha256. The marker is the proof of ownership and the integrity record at once:
 
 - :meth:`OwnedFolder.claim` checks a folder before any work starts. A folder that is ``/``, the home folder, a

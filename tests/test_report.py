@@ -168,7 +168,7 @@ def test_unknown_folder_and_baseline_are_user_errors(runs, tmp_path, capsys):
         main(["report", str(runs[0]), str(stray), "--out", str(tmp_path / "r")])
     assert exc.value.code == 2
     err = capsys.readouterr().err
-    assert err.startswith(f"error: {stray}: not a train, eval, corrupt or analyze output folder")
+    assert err.startswith(f"error: {stray}: not a train, eval, corrupt, shift or analyze output folder")
     with pytest.raises(UserError, match="--baseline nope: no such model or configuration; the models are: vit_base"):
         build_report(runs, tmp_path / "r", baseline="nope")
 

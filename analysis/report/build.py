@@ -20,7 +20,9 @@ from analysis.report.seeds import SeedGroup, group_models, group_of_model, seeds
 from analysis.report.tables_analysis import analysis_tables
 from analysis.report.tables_main import ablation_table, ladders, main_table, rung_of
 from analysis.report.tables_robustness import robustness_tables
+from analysis.report.tables_shift import shift_tables
 from analysis.report.uncertainty import bootstrap_comparisons, clean_difference, uncertainty_table
+from analysis.report.uncertainty_shift import shift_comparisons, shift_uncertainty_table
 from analysis.report.writers import readme, write_manifest, write_report_json, write_tables
 from analysis.seed_bootstrap import SeedInterval
 from analysis.tables import Table
@@ -65,7 +67,7 @@ def build_report(run_dirs: Sequence[str | Path], out: str | Path, *, baseline: s
     warning block above the tables), compute the tables and bootstrap intervals, write the report folder."""
     out = Path(out)
     if not run_dirs:
-        raise UserError("report: give at least one train/eval/corrupt/analyze output folder")
+        raise UserError("report: give at least one train/eval/corrupt/shift/analyze output folder")
     if resamples < 1:
         raise UserError(f"--resamples {resamples}: must be at least 1")
     with replace_result(out, "report", overwrite=overwrite, inputs=run_dirs) as folder:
@@ -87,20 +89,25 @@ def build_report(run_dirs: Sequence[str | Path], out: str | Path, *, baseline: s
         curves, iters = report_figures.training_curves(models)
         kwargs = {"resamples": resamples, "seed": seed, "confidence": confidence}
         intervals = bootstrap_comparisons(groups, baseline, skipped=warnings, **kwargs)
+        # natural shift: per model (one seed each), against the baseline configuration's first seed
+        base_model = None if baseline is None else groups[baseline].first.name
+        shift_intervals = shift_comparisons(models, base_model, skipped=warnings, **kwargs)
         ladder = ladders(groups)
         tables = [main_table(models), seeds_table(groups, curves, iters),
                   ablation_table(ladder, step_intervals(ladder, warnings, **kwargs)),
-                  convergence_table(curves, iters), *robustness_tables(models),
+                  convergence_table(curves, iters), *robustness_tables(models), *shift_tables(models),
                   uncertainty_table(intervals, groups, baseline, confidence) if baseline else None,
+                  shift_uncertainty_table(shift_intervals, models, base_model, confidence) if base_model else None,
                   *analysis_tables(analyze_runs)]
         tables = [t for t in tables if t is not None]
 
         write_tables(folder, tables)
-        figures = report_figures.curves_figure(curves, folder) + report_figures.severity_figure(models, folder)
+        figures = (report_figures.curves_figure(curves, folder) + report_figures.severity_figure(models, folder)
+                   + report_figures.shift_figure(models, folder))
         analysis_figs = report_figures.copy_analysis_figures(analyze_runs, folder)
         settings = {"baseline": baseline, "seed": seed, "resamples": resamples, "confidence": confidence,
                     "allow_mismatch": allow_mismatch}
-        write_report_json(folder, settings, tables, intervals, warnings)
+        write_report_json(folder, settings, tables, intervals, warnings, shift_intervals)
         folder.write_text("README.md", readme(tables, runs, models, baseline, seed, resamples, figures,
                                               analysis_figs, warnings))
         write_manifest(folder, runs, settings)

@@ -1,4 +1,5 @@
-"""The report's figures: validation curves, mIoU against severity, and the copied ``analyze`` figures.
+"""The report's figures: validation curves, mIoU against severity, corruptions vs natural shift, and the copied
+``analyze`` figures.
 
 Each function writes into the report's staging folder (an :class:`~repsep.ownership.OwnedFolder`) and records
 what it wrote, returning paths relative to the report folder.
@@ -11,12 +12,14 @@ from pathlib import Path
 
 from analysis.report.reader import ModelEntry, Run
 from analysis.report.tables_robustness import corruption_order
-from analysis.robustness_plots import plot_severity, save_figure, severity_curve
+from analysis.report.tables_shift import shift_summary
+from analysis.robustness_plots import plot_severity, plot_shift_bars, save_figure, severity_curve
 from analysis.training_curves import curve_figure, val_curve
 from corruptions.suite import group_of
 from repsep.ownership import OwnedFolder
 
-FIGURE_CAPTIONS = {"val_miou": "val mIoU vs training iteration", "robustness_severity": "mIoU vs severity"}
+FIGURE_CAPTIONS = {"val_miou": "val mIoU vs training iteration", "robustness_severity": "mIoU vs severity",
+                   "shift_vs_corruption": "synthetic corruptions vs natural shift"}
 
 
 def training_curves(models: dict[str, ModelEntry]) -> tuple[dict[str, list[tuple[int, float]]], dict[str, int]]:
@@ -57,6 +60,16 @@ def severity_figure(models: dict[str, ModelEntry], folder: OwnedFolder) -> list[
                         for g in dict.fromkeys(group_of(c) for c in corruptions)}
     fig = plot_severity(curves, severities, "mIoU vs corruption severity (mean over each group's corruptions)")
     return _recorded(folder, save_figure(fig, folder.path / "figures" / "robustness_severity"))
+
+
+def shift_figure(models: dict[str, ModelEntry], folder: OwnedFolder) -> list[Path]:
+    """``figures/shift_vs_corruption.{png,pdf}``: per model, mIoU clean / mPC / natural-shift mean and both
+    relative to clean (nothing when no model was given with a shift folder)."""
+    if not any(m.shift is not None for m in models.values()):
+        return []
+    values = {m.name: shift_summary(m) for m in models.values() if m.shift is not None or m.corrupt is not None}
+    fig = plot_shift_bars(values, "Synthetic corruptions vs natural shift")
+    return _recorded(folder, save_figure(fig, folder.path / "figures" / "shift_vs_corruption"))
 
 
 def copy_analysis_figures(runs: Sequence[Run], folder: OwnedFolder) -> list[tuple[str, Path, str]]:

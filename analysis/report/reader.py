@@ -22,14 +22,15 @@ from repsep.errors import UserError
 from repsep.io import read_json
 from repsep.manifest import sha256_file
 
-KINDS = ("train", "eval", "corrupt", "analyze")
+KINDS = ("train", "eval", "corrupt", "shift", "analyze")
 RESULT_FILES = {  # the files that identify a kind (the first present wins when manifest.json has no 'kind')
     "train": ("model_final.pt", "DONE"),
     "eval": ("metrics.json",),
     "corrupt": ("robustness.json",),
+    "shift": ("shift.json",),
     "analyze": ("similarity.json", "separation.json"),
 }
-SETTINGS_FILES = {"eval": ("metrics.json",), "corrupt": ("robustness.json",),
+SETTINGS_FILES = {"eval": ("metrics.json",), "corrupt": ("robustness.json",), "shift": ("shift.json",),
                   "analyze": ("summary.json", "similarity.json", "separation.json")}
 
 
@@ -64,7 +65,8 @@ class Run:
 
     @cached_property
     def result(self) -> dict[str, Any]:
-        """The main JSON of an eval (``metrics.json``) or corrupt (``robustness.json``) folder."""
+        """The main JSON of an eval (``metrics.json``), corrupt (``robustness.json``) or shift (``shift.json``)
+        folder."""
         data = self.json(RESULT_FILES[self.kind][0])
         if not isinstance(data, dict):
             raise UserError(f"{self.path / RESULT_FILES[self.kind][0]}: not a JSON object")
@@ -102,6 +104,7 @@ class ModelEntry:
     eval_ss: Run | None = None
     eval_ms: Run | None = None
     corrupt: Run | None = None
+    shift: Run | None = None
 
     @property
     def train(self) -> Run | None:
@@ -114,29 +117,39 @@ class ModelEntry:
         return None if self.train is None else int(load_run_config(self.train.path).schedule.iters)
 
     def has_clean(self) -> bool:
-        return self.eval_ss is not None or self.corrupt is not None
+        return self.eval_ss is not None or self.corrupt is not None or self._shift_clean() is not None
 
     def clean_miou(self) -> float | None:
-        """Single-scale clean mIoU (%); None when not evaluated or undefined (NaN / null)."""
+        """Single-scale clean mIoU (%) of eval, else corrupt, else shift; None when not evaluated or undefined."""
         if self.eval_ss is not None:
             return finite(self.eval_ss.result.get("mIoU"))
         if self.corrupt is not None:
             return finite(self.corrupt.result.get("clean"))
+        if self._shift_clean() is not None:
+            return finite(self._shift_clean().get("mIoU"))  # type: ignore[union-attr]
         return None
+
+    def _shift_clean(self) -> dict[str, Any] | None:
+        """The clean entry of a single-scale shift result, else None."""
+        if self.shift is None or _is_multiscale(self.shift):
+            return None
+        clean = self.shift.result.get("clean")
+        return clean if isinstance(clean, dict) else None
 
 
 # ---- one folder -------------------------------------------------------------------------------------------------
 
 def detect_kind(path: Path) -> tuple[str, dict[str, Any]]:
-    """(kind, manifest) of an output folder; a folder that is none of train/eval/corrupt/analyze is a UserError."""
+    """(kind, manifest) of an output folder; one that is none of train/eval/corrupt/shift/analyze is a UserError."""
     if not path.is_dir():
-        raise UserError(f"{path}: not a folder (give train/eval/corrupt/analyze output folders)")
+        raise UserError(f"{path}: not a folder (give train/eval/corrupt/shift/analyze output folders)")
     manifest = read_json(path / "manifest.json") if (path / "manifest.json").is_file() else {}
     kind = manifest.get("kind") if isinstance(manifest, dict) else None
     if kind not in KINDS:
         kind = next((k for k, files in RESULT_FILES.items() if any((path / f).exists() for f in files)), None)
     if kind is None:
-        raise UserError(f"{path}: not a train, eval, corrupt or analyze output folder (no manifest.json 'kind' "
+        raise UserError(f"{path}: not a train, eval, corrupt, shift or analyze output folder (no manifest.json "
+                        "'kind' "
                         f"and none of {', '.join(f for files in RESULT_FILES.values() for f in files)})")
     return kind, manifest if isinstance(manifest, dict) else {}
 
@@ -244,6 +257,11 @@ def gather_models(runs: Sequence[Run]) -> dict[str, ModelEntry]:
                     raise UserError(f"{run.path}: a second corrupt output of model {name} "
                                     f"(the first is {entry.corrupt.path}); give one")
                 entry.corrupt = run
+            elif run.kind == "shift":
+                if entry.shift is not None:
+                    raise UserError(f"{run.path}: a second shift output of model {name} "
+                                    f"(the first is {entry.shift.path}); give one")
+                entry.shift = run
     for run in runs:
         if run.kind == "analyze":
             run.model = ", ".join(run.models)
@@ -274,7 +292,34 @@ def check_comparable(runs: Sequence[Run], models: dict[str, ModelEntry], *, allo
         for other in done[1:]:
             found(differences(done[0].settings, other.settings, fields),  # type: ignore[arg-type]
                   f"{done[0].path} and {other.path} differ in ")
+    shifts = [m.shift for m in models.values() if m.shift is not None and m.shift.settings is not None]
+    for other in shifts[1:]:
+        found(shift_differences(shifts[0], other), f"{shifts[0].path} and {other.path} differ in ")
     return warnings
+
+
+def shift_entries(run: Run) -> list[dict[str, Any]]:
+    """The dataset entries of a shift result, the clean one first (each a dict with ``name``, ``mIoU``,
+    ``ratio``, ``num_images``, ``settings`` ...)."""
+    entries = [run.result.get("clean"), *(run.result.get("entries") or [])]
+    if not all(isinstance(e, dict) and isinstance(e.get("name"), str) for e in entries):
+        raise UserError(f"{run.path / 'shift.json'}: not a shift result (no 'clean' and 'entries' records)")
+    return entries
+
+
+def shift_differences(a: Run, b: Run) -> list[str]:
+    """How two shift results differ: another list of datasets, or a dataset entry evaluated on other data,
+    images or inference (:data:`~repsep.comparability.EVAL_FIELDS`), as ``"shift entry NAME: field: A vs B"``."""
+    ea, eb = shift_entries(a), shift_entries(b)
+    if len(ea) != len(eb):
+        return [f"shift datasets: {', '.join(e['name'] for e in ea)} vs {', '.join(e['name'] for e in eb)}"]
+    out = []
+    for x, y in zip(ea, eb, strict=True):
+        if not (has_settings(x.get("settings")) and has_settings(y.get("settings"))):
+            out.append(f"shift entry {x['name']}: {NO_SETTINGS}")
+            continue
+        out += [f"shift entry {x['name']}: {d}" for d in differences(x["settings"], y["settings"], EVAL_FIELDS)]
+    return out
 
 
 def same_images(a: Run, b: Run) -> bool:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from analysis.bootstrap import Interval
 from analysis.report.figures import FIGURE_CAPTIONS
 from analysis.report.reader import ModelEntry, Run
 from analysis.seed_bootstrap import SeedInterval
@@ -13,8 +14,8 @@ from analysis.tables import Table, to_csv, to_latex, to_markdown
 from repsep.manifest import build_manifest, sha256_file
 from repsep.ownership import OwnedFolder
 
-HASHED_FILES = ("config.yaml", "metrics.json", "metrics.jsonl", "robustness.json", "per_image.npz", "similarity.json",
-                "separation.json", "model_info.json")
+HASHED_FILES = ("config.yaml", "metrics.json", "metrics.jsonl", "robustness.json", "shift.json", "per_image.npz",
+                "similarity.json", "separation.json", "model_info.json")
 
 
 def write_tables(folder: OwnedFolder, tables: list[Table]) -> None:
@@ -30,10 +31,14 @@ def _table_records(table: Table) -> dict[str, Any]:
 
 
 def write_report_json(folder: OwnedFolder, settings: dict[str, Any], tables: list[Table],
-                      intervals: dict[str, dict[str, SeedInterval]], warnings: list[str]) -> None:
-    folder.write_json("report.json", {
-        **settings, "warnings": warnings, "tables": {t.stem: _table_records(t) for t in tables},
-        "bootstrap": {name: {s: iv.to_dict() for s, iv in per.items()} for name, per in intervals.items()}})
+                      intervals: dict[str, dict[str, SeedInterval]], warnings: list[str],
+                      shift_intervals: dict[str, dict[str, Interval]] | None = None) -> None:
+    record = {**settings, "warnings": warnings, "tables": {t.stem: _table_records(t) for t in tables},
+              "bootstrap": {name: {s: iv.to_dict() for s, iv in per.items()} for name, per in intervals.items()}}
+    if shift_intervals:
+        record["bootstrap_shift"] = {name: {s: iv.to_dict() for s, iv in per.items()}
+                                     for name, per in shift_intervals.items()}
+    folder.write_json("report.json", record)
 
 
 def _input_record(run: Run) -> dict[str, Any]:

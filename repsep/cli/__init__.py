@@ -1,12 +1,12 @@
 """The ``repsep-bench`` command line. Thin: parse options, call library functions, print results.
 
-One module per command group (``data``, ``models``, ``train``, ``evaluate``, ``corrupt``, ``score``, ``analyze``,
-``report``); this module assembles them into one typer app. Every command accepts ``--help``; ``--quiet`` (before
-the command) turns progress bars off. :func:`main` turns every bad input into one line ``error: ...`` on stderr
-and exit code 2: a :class:`repsep.errors.UserError`, a click usage error (bad or missing option value, unknown
-option) and an uncaught ``OSError`` (disk full, over-long path, permission denied: the line names the path).
-SIGTERM is handled like Ctrl-C: the command unwinds, so temporary files and half-built results are removed (exit
-code 143). Runs under ``torchrun`` as ``python -m repsep.cli ...``.
+One module per command group (``data``, ``models``, ``train``, ``evaluate``, ``corrupt``, ``score``, ``shift``,
+``analyze``, ``report``); this module assembles them into one typer app. Every command accepts ``--help``;
+``--quiet`` (before the command) turns progress bars off. :func:`main` turns every bad input into one line
+``error: ...`` on stderr and exit code 2: a :class:`repsep.errors.UserError`, a click usage error (bad or missing
+option value, unknown option) and an uncaught ``OSError`` (disk full, over-long path, permission denied: the line
+names the path). SIGTERM is handled like Ctrl-C: the command unwinds, so temporary files and half-built results
+are removed (exit code 143). Runs under ``torchrun`` as ``python -m repsep.cli ...``.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from repsep.cli.models_import import import_app
 from repsep.cli.options import bound_numeric_options
 from repsep.cli.report import report_cmd
 from repsep.cli.score import score_cmd
+from repsep.cli.shift import shift_cmd
 from repsep.cli.study import study_cmd
 from repsep.cli.train import train_cmd
 from repsep.errors import EXIT_BAD_INPUT, UserError
@@ -67,6 +68,7 @@ app.add_typer(corruptions_app, name="corruptions")
 app.command("train")(train_cmd)
 app.command("eval")(eval_cmd)
 app.command("corrupt")(corrupt_cmd)
+app.command("shift")(shift_cmd)
 app.command("analyze")(analyze_cmd)
 app.command("report")(report_cmd)
 app.command("score")(score_cmd)

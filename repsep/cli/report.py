@@ -8,8 +8,8 @@ import typer
 
 
 def report_cmd(
-    run_dirs: list[Path] = typer.Argument(..., help="train / eval / corrupt / analyze output folders (any order; the "
-                                          "kind is read from each folder's manifest.json)."),
+    run_dirs: list[Path] = typer.Argument(..., help="train / eval / corrupt / shift / analyze output folders (any "
+                                          "order; the kind is read from each folder's manifest.json)."),
     out: Path = typer.Option(..., "--out", help="Report folder to create, e.g. reports/synthcity."),
     baseline: str | None = typer.Option(None, "--baseline", help="Model (training-run folder name) the others are "
                                         "compared with; default: the model without pathway/SASM/DCA, else the "
@@ -28,8 +28,11 @@ def report_cmd(
     Results that cannot be compared (another dataset fingerprint, split, images, inference options, precision;
     for corrupt also base seed, severities or backend per cell) are refused naming the first difference.
     Tables: main (deployed params, GMACs, clean mIoU single- and multi-scale), ablation ladder (baseline -> +pathway ->
-    +SASM -> +DCA), robustness per corruption and group (mPC, rPC, mCE), paired-bootstrap intervals of each
-    model's mIoU difference vs the baseline (clean and per corruption group), over-smoothness from analyze.
+    +SASM -> +DCA), robustness per corruption and group (mPC, rPC, mCE), natural shift from `shift` folders (mIoU
+    per dataset, mean, % of clean, beside mPC / rPC, with a figure of both), paired-bootstrap intervals of each
+    model's mIoU difference vs the baseline (clean, per corruption group, per natural-shift dataset and their
+    mean), over-smoothness from analyze. Shift folders of different models must hold the same datasets, images
+    and inference settings.
     The folder is built aside and renamed into place; regenerating it gives byte-identical tables.
     """
     from analysis.report import build_report
@@ -40,6 +43,6 @@ def report_cmd(
     for warning in result.warnings:
         typer.echo(f"warning: {warning}", err=True)
     for table in result.tables:
-        if table.stem in ("main", "ablation", "robustness_groups", "uncertainty"):
+        if table.stem in ("main", "ablation", "robustness_groups", "shift", "uncertainty", "shift_uncertainty"):
             typer.echo(to_markdown(table))
     typer.echo(f"report written to {result.out} (README.md, tables/*.csv|tex, report.json, manifest.json)")
