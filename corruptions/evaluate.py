@@ -51,7 +51,7 @@ from corruptions.outputs import format_table, write_outputs
 from repsep.errors import UserError
 
 if TYPE_CHECKING:
-    from corruptions.entry import ModuleModel
+    from corruptions.module_model import ModuleModel
 
 __all__ = ["SweepConfig", "Sweep", "check_options", "format_table", "run_sweep", "sweep_settings"]
 
@@ -211,8 +211,8 @@ def run_sweep(cfg: SweepConfig, out: str | Path, *, overwrite: bool = False, pro
     """Evaluate clean + every cell of ``cfg``, write the outputs into ``out`` (rank 0) and return the result.
 
     The model is the export at ``cfg.model``, or ``module`` when given (an in-memory model built by
-    :func:`corruptions.entry.module_model`; ``cfg.model`` is then only its label, ``cfg.data`` is required, and
-    the settings block's ``model_sha256`` is the module's identity, see :func:`corruptions.entry.module_sha256`).
+    :func:`corruptions.module_model.module_model`; ``cfg.model`` is then only its label, ``cfg.data`` is required, and
+    the settings block's ``model_sha256`` is the module's identity, see :func:`corruptions.module_model.module_sha256`).
 
     Everything is checked before the first cell: options, model, dataset (scanned), the output folder (owned,
     cells fitting these settings unless ``overwrite``) and a ``--from-disk`` tree. Returns the

@@ -157,3 +157,25 @@ def test_report_shift_tables_bootstrap_and_figure(tmp_path):
     after = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file() and p.name != "manifest.json"}
     assert after == before  # same inputs, same bytes (figure included)
     assert io.BytesIO(before[Path("figures/shift_vs_corruption.png")]).read(4) == b"\x89PNG"
+
+
+def test_shift_on_the_acdc_and_dark_zurich_fixtures_goes_into_report(tiny_run, tmp_path):
+    """Issue 20's end to end: a SynthCity-trained model, `shift` on real-layout fixtures, then `report`."""
+    from repsep.data.fixtures import write_fixture
+
+    acdc = write_fixture(tmp_path / "acdc", "acdc", 0, 1, size=(64, 128))
+    dz = write_fixture(tmp_path / "dz", "darkzurich", 0, 2, size=(64, 128))
+    specs = [f"acdc:{acdc}:fog", f"acdc:{acdc}:night", f"darkzurich:{dz}"]
+    out = tmp_path / "shift"
+    argv = ["--quiet", "shift", "--model", str(tiny_run / "model_final.pt"), "--out", str(out), "--workers", "0",
+            "--num-images", "2"]
+    assert run_cli([*argv, *(a for s in specs for a in ("--data", s))]) == 0
+    result = json.loads((out / "shift.json").read_text())
+    assert [e["name"] for e in result["entries"]] == ["acdc-fog", "acdc-night", "darkzurich"]
+    assert [e["num_images"] for e in result["entries"]] == [1, 1, 2]  # what each fixture holds (at most 2)
+    assert [e["settings"]["dataset"] for e in result["entries"]] == specs
+    report = build_report([tiny_run, out], tmp_path / "report", resamples=20)
+    assert {"shift"} <= {t.stem for t in report.tables}
+    row = _csv(tmp_path / "report" / "tables" / "shift.csv")[0]
+    assert float(row["mIoU/darkzurich"]) == result["entries"][2]["mIoU"]
+    assert float(row["mIoU/mean"]) == pytest.approx(np.mean([e["mIoU"] for e in result["entries"]]), rel=1e-12)
