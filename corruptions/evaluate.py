@@ -53,6 +53,7 @@ from corruptions.dataset import CorruptedDataset, DatasetView, FromDiskCorrupted
 from corruptions.materialize import ids_sha256
 from corruptions.metrics import check_reference, load_reference, robustness_summary
 from corruptions.suite import group_of
+from repsep.engine.precision import check_precision
 from repsep.errors import UserError
 from repsep.io import dumps_json, npz_bytes
 
@@ -101,6 +102,7 @@ def check_options(cfg: SweepConfig) -> None:
         raise UserError(f"--corrupt-on {cfg.corrupt_on!r}: choose from: {', '.join(CORRUPT_ON)}")
     if cfg.scan not in SCAN:
         raise UserError(f"--scan {cfg.scan!r}: choose from: {', '.join(SCAN)}")
+    check_precision(cfg.precision)
     if not 1 <= cfg.corrupt_batch <= MAX_CORRUPT_BATCH:
         raise UserError(f"--corrupt-batch {cfg.corrupt_batch}: must be between 1 and {MAX_CORRUPT_BATCH}")
     if not (math.isfinite(cfg.cache_gb) and cfg.cache_gb >= 0):

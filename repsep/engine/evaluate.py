@@ -96,10 +96,12 @@ def evaluate_checkpoint(model_path: str | Path, out: str | Path, *, data: str | 
     from repsep.data.transforms import EvalTransform
     from repsep.engine.checkpoint import load_model
     from repsep.engine.inference import resolve_settings
+    from repsep.engine.precision import check_precision
     from repsep.manifest import sha256_file
 
     if scan not in SCAN_MODES:
         raise UserError(f"--scan {scan}: choose one of {', '.join(SCAN_MODES)}")
+    check_precision(precision)
     out = Path(out)
     device = dist.init_from_env()
     loaded = load_model(model_path, map_location=device)

@@ -32,14 +32,19 @@ def default_precision(device: torch.device | str) -> str:
     return "fp32"
 
 
+def check_precision(precision: str | None, option: str = "--precision") -> None:
+    """UserError naming ``option`` unless ``precision`` is None or one of :data:`PRECISIONS` (no torch check)."""
+    if precision is not None and precision not in PRECISIONS:
+        raise UserError(f"{option} {precision}: choose one of {', '.join(PRECISIONS)}")
+
+
 def resolve_precision(precision: str | None, device: torch.device | str, option: str = "--precision") -> str:
     """``precision`` checked (None: :func:`default_precision` of ``device``); UserError naming ``option`` when it is
     not one of :data:`PRECISIONS` or torch has no autocast of that dtype on ``device``'s type."""
     device = torch.device(device)
+    check_precision(precision, option)
     if precision is None:
         return default_precision(device)
-    if precision not in PRECISIONS:
-        raise UserError(f"{option} {precision}: choose one of {', '.join(PRECISIONS)}")
     if precision != "fp32":
         try:
             with torch.autocast(device.type, dtype=DTYPES[precision]):
