@@ -24,11 +24,14 @@ def _sync(device: torch.device) -> None:
 
 
 def build(name: str, size: str, hw: tuple[int, int], device: torch.device) -> torch.nn.Module:
-    """Registry model ``name`` at ViT ``size`` (random init, 19 classes, input ``hw``) on ``device``."""
+    """Registry model ``name`` at ViT ``size`` (random init, 19 classes, input ``hw``), initialised on ``device``
+    (a ViT-L's random init takes seconds on the CPU)."""
     from repsep.models import build_model
     from repsep.models.registry import model_config
 
-    return build_model(model_config(name, size=size, img_size=hw, num_classes=19)).to(device)
+    with torch.device(device):
+        model = build_model(model_config(name, size=size, img_size=hw, num_classes=19))
+    return model.to(device)
 
 
 def time_steps(model: torch.nn.Module, hw: tuple[int, int], batch: int, device: torch.device, mode: str, dtype: str,
