@@ -305,10 +305,13 @@ def image_features(model: torch.nn.Module, images: Tensor, strides: dict[str, in
 def collect(model: torch.nn.Module, batches: Iterable[dict], stats: FeatureStats, device: str = "cpu",
             progress: bool = True, desc: str = "features", *, regime: str = "whole",
             crop: tuple[int, int] | None = None, stride: tuple[int, int] | None = None,
-            total: int | None = None) -> dict[str, LayerResult]:
+            total: int | None = None, precision: str = "fp32") -> dict[str, LayerResult]:
     """Run the model over ``batches`` (dicts with ``image`` ``[B, 3, H, W]``, ``label`` ``[B, H0, W0]`` at the
     dataset's resolution, ``id`` list of str) in ``regime`` (see :func:`image_features`) and return
-    ``stats.result()``. Labels are brought to the input resolution (:func:`analysis.tokens.labels_at_input`)."""
+    ``stats.result()``. Labels are brought to the input resolution (:func:`analysis.tokens.labels_at_input`).
+    ``precision``: the forward passes' autocast precision; features are cast back to fp32 before any statistic
+    (:mod:`repsep.engine.precision`)."""
+    from repsep.engine.precision import with_precision
     from repsep.progress import progress_bar
 
     model.eval().to(device)
@@ -319,7 +322,8 @@ def collect(model: torch.nn.Module, batches: Iterable[dict], stats: FeatureStats
         raise KeyError(f"features {missing} not produced by the model (it gives {list(strides)})")
     for batch in progress_bar(batches, wanted=progress, desc=desc, leave=False, total=total):
         images = batch["image"].to(device)
-        feats, cells = image_features(model, images, strides, names, regime=regime, crop=crop, stride=stride)
+        feats, cells = image_features(with_precision(model, precision, images.device.type), images, strides, names,
+                                      regime=regime, crop=crop, stride=stride)
         labels = labels_at_input(batch["label"], tuple(images.shape[-2:]))
         stats.update(feats, labels, list(batch["id"]), cells)
     return stats.result()

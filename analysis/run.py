@@ -110,12 +110,13 @@ def _check_options(purity: float, hf_cutoff: float, values: dict[str, int]) -> N
 
 
 def _resolve(train_config: dict, regime: str | None, crop: tuple[int, int] | None,
-             stride: tuple[int, int] | None) -> dict[str, Any]:
+             stride: tuple[int, int] | None, precision: str | None = None, device: str = "cpu") -> dict[str, Any]:
     """:func:`repsep.engine.inference.resolve_settings` with its ``--mode`` messages said as ``--regime``."""
     from repsep.engine.inference import resolve_settings
 
     try:
-        return resolve_settings(train_config, mode=regime, crop=crop, stride=stride)
+        return resolve_settings(train_config, mode=regime, crop=crop, stride=stride, precision=precision,
+                                device=device)
     except UserError as e:
         text = str(e)
         raise UserError("--regime " + text[len("--mode "):] if text.startswith("--mode ") else text) from None
@@ -143,7 +144,7 @@ def analyze(checkpoints: Sequence[str | Path], out: str | Path | None = None, *,
             layers: list[str] | None = None, tsne_layers: list[str] | None = None, purity: float = 0.75,
             per_class: int = 200, seed: int = 0, batch_size: int = 8, tsne_max_points: int = 20000,
             hf_cutoff: float = 0.5, cka_stride: int = 16, device: str = "cpu", overwrite: bool = False,
-            progress: bool = True, echo: Callable[[str], None] = print) -> list[Table]:
+            progress: bool = True, echo: Callable[[str], None] = print, precision: str | None = None) -> list[Table]:
     """Run the whole analysis and write every output; returns the tables at the summary layer (the decoder
     input when every model has one) for printing.
 
@@ -161,6 +162,7 @@ def analyze(checkpoints: Sequence[str | Path], out: str | Path | None = None, *,
         tsne_layers: layers that get a t-SNE embedding (None: every analysed layer).
         tsne_max_points: class-balanced cap on the points of one embedding.
         echo: where the one-line notes go (the start summary, a clamped ``num_images``).
+        precision: the forward passes' autocast precision, fp32 / bf16 / fp16 (None: bf16 on CUDA, else fp32).
         Others: see :class:`analysis.features.FeatureStats`.
     """
     from repsep.ownership import replace_result
@@ -173,6 +175,9 @@ def analyze(checkpoints: Sequence[str | Path], out: str | Path | None = None, *,
     if regime is not None and regime not in REGIMES:
         raise UserError(f"--regime {regime}: choose one of {', '.join(REGIMES)}")
     _check_device(device)
+    from repsep.engine.precision import resolve_precision
+
+    precision = resolve_precision(precision, device)
     paths = [Path(p) for p in checkpoints]
     for p in paths:
         if not p.is_file():
@@ -182,7 +187,7 @@ def analyze(checkpoints: Sequence[str | Path], out: str | Path | None = None, *,
         from repsep.engine.checkpoint import load_model
 
         loaded = [load_model(p, map_location=device) for p in paths]
-        inference = _resolve(loaded[0].train_config, regime, crop, stride)
+        inference = _resolve(loaded[0].train_config, regime, crop, stride, precision, device)
         for p, lm in zip(paths[1:], loaded[1:], strict=True):
             other = _resolve(lm.train_config, inference["mode"], crop, stride)
             if (other["crop"], other["stride"], other["scale"]) != (inference["crop"], inference["stride"],
@@ -239,6 +244,7 @@ def _analyze_loaded(paths: list[Path], loaded: list[Any], root: Path, staging: A
     crop, stride = inference["crop"], inference["stride"]
     window = f" {crop[0]}x{crop[1]} stride {stride[0]}x{stride[1]}" if mode == "slide" else ""
     echo(f"analyze: device {device}, {count} {split} images of {spec}, batch {batch_size}, regime {mode}{window}, "
+         f"precision {inference['precision']}, "
          f"weights loaded: {', '.join(f'{n} ({p})' for n, p in zip(names, paths, strict=True))}")
 
     strides = {n: layer_strides(lm.model.eval().to(device), device) for n, lm in zip(names, loaded, strict=True)}
@@ -253,7 +259,7 @@ def _analyze_loaded(paths: list[Path], loaded: list[Any], root: Path, staging: A
                              hf_cutoff=hf_cutoff, cka_stride=cka_stride)
         results[n] = collect(lm.model, iter_batches(dataset, indices, batch_size), stats, device=device,
                              progress=progress, desc=f"features {n}", regime=mode, crop=crop, stride=stride,
-                             total=-(-count // batch_size))
+                             total=-(-count // batch_size), precision=inference["precision"])
     ordered = sorted(set().union(*map(set, chosen.values())), key=layer_sort_key)
 
     similarity = {n: {layer: {m: r.similarity[m][0] for m in SIMILARITY_METRICS} for layer, r in res.items()}
@@ -267,7 +273,7 @@ def _analyze_loaded(paths: list[Path], loaded: list[Any], root: Path, staging: A
              "num_images": count, "subset_seed": None if whole_split else subset_seed, "regime": mode,
              "inference": {"mode": mode, "crop": list(crop) if crop else None,
                            "stride": list(stride) if stride else None, "scales": [1.0], "flip": False},
-             "eval_scale": list(scale) if scale else None, "precision": "fp32"}
+             "eval_scale": list(scale) if scale else None, "precision": inference["precision"]}
     settings = {**block, "data": spec, "layers": ordered, "purity": purity, "per_class": per_class, "seed": seed,
                 "hf_cutoff": hf_cutoff, "cka_stride": cka_stride, "tsne_max_points": tsne_max_points,
                 "summary_layer": summary_layer}

@@ -175,7 +175,7 @@ def evaluate_cell(model: nn.Module, samples: Iterable[CleanSample], evaluator, t
         evaluator: reset first, filled, then all-reduced across ranks (as ``evaluate_dataset`` does).
         backend: a batched backend producing ``corruption`` at ``severity``; None evaluates the clean images.
         batch_size: images corrupted together; the model still sees one image per forward pass.
-        predict_kwargs: ``mode``, ``crop``, ``stride``, ``scales``, ``flip`` of
+        predict_kwargs: ``mode``, ``crop``, ``stride``, ``scales``, ``flip``, ``precision`` of
             :func:`~repsep.engine.inference.predict`.
 
     Returns ``evaluator``.

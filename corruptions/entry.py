@@ -45,7 +45,8 @@ def evaluate_model(model: nn.Module, *, data: str, out: str | Path, name: str,
                    mode: str | None = None, crop: tuple[int, int] | None = None,
                    stride: tuple[int, int] | None = None, scales: Sequence[float] | None = None,
                    flip: bool | None = None, workers: int = 0, corrupt_on: str = "auto", corrupt_batch: int = 8,
-                   cache_gb: float = 8.0, scan: str = "full", overwrite: bool = False, progress: bool | None = None,
+                   cache_gb: float = 8.0, scan: str = "full", precision: str | None = None,
+                   overwrite: bool = False, progress: bool | None = None,
                    log: Callable[[str], None] = print) -> dict[str, Any] | None:
     """The ``corrupt`` sweep of any module: clean + every (corruption, severity) cell, written into ``out``.
 
@@ -75,6 +76,6 @@ def evaluate_model(model: nn.Module, *, data: str, out: str | Path, name: str,
                       base_seed=base_seed, mode=mode, crop=crop, stride=stride,
                       scales=None if scales is None else tuple(float(s) for s in scales), flip=flip,
                       workers=workers, corrupt_on=corrupt_on, corrupt_batch=corrupt_batch, cache_gb=cache_gb,
-                      scan=scan)
+                      scan=scan, precision=precision)
     check_options(cfg)
     return run_sweep(cfg, out, overwrite=overwrite, progress=progress, log=log, module=wrapped)

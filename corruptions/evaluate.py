@@ -48,6 +48,7 @@ from corruptions.dataset import CorruptedDataset, DatasetView, FromDiskCorrupted
 from corruptions.materialize import ids_sha256
 from corruptions.metrics import check_reference, load_reference, robustness_summary
 from corruptions.outputs import format_table, write_outputs
+from repsep.engine.precision import check_precision
 from repsep.errors import UserError
 
 if TYPE_CHECKING:
@@ -58,7 +59,6 @@ __all__ = ["SweepConfig", "Sweep", "check_options", "format_table", "run_sweep",
 KIND = "corrupt"
 CORRUPT_ON = ("auto", "model", "workers")
 SCAN = ("full", "headers")
-PRECISION = "fp32"
 MAX_CORRUPT_BATCH = 4096
 MAX_WORKERS = 256
 MAX_SEED = 2**63 - 1
@@ -86,6 +86,7 @@ class SweepConfig:
     stride: tuple[int, int] | None = None
     scales: tuple[float, ...] | None = None
     flip: bool | None = None
+    precision: str | None = None  # fp32 / bf16 / fp16; None: bf16 on CUDA, else fp32 (repsep.engine.precision)
     # How the sweep runs; none of these changes its numbers, so none is part of a cell's cache key.
     workers: int = 0
     corrupt_on: str = "auto"
@@ -100,6 +101,7 @@ def check_options(cfg: SweepConfig) -> None:
         raise UserError(f"--corrupt-on {cfg.corrupt_on!r}: choose from: {', '.join(CORRUPT_ON)}")
     if cfg.scan not in SCAN:
         raise UserError(f"--scan {cfg.scan!r}: choose from: {', '.join(SCAN)}")
+    check_precision(cfg.precision)
     if not 1 <= cfg.corrupt_batch <= MAX_CORRUPT_BATCH:
         raise UserError(f"--corrupt-batch {cfg.corrupt_batch}: must be between 1 and {MAX_CORRUPT_BATCH}")
     if not (math.isfinite(cfg.cache_gb) and cfg.cache_gb >= 0):
@@ -192,7 +194,7 @@ def sweep_settings(cfg: SweepConfig, sweep: Sweep, *, model_sha: str, spec: str,
         "image_ids_sha256": ids_sha256(ids), "num_images": len(ids), "subset_seed": None if whole else cfg.subset_seed,
         "inference": {"mode": inference["mode"], "crop": _list(inference["crop"]), "stride": _list(inference["stride"]),
                       "scales": [float(s) for s in inference["scales"]], "flip": bool(inference["flip"])},
-        "precision": PRECISION, "base_seed": cfg.base_seed, "severities": list(cfg.severities),
+        "precision": inference["precision"], "base_seed": cfg.base_seed, "severities": list(cfg.severities),
         "corruptions": list(cfg.corruptions), "backend": cfg.backend,
         "cell_backends": {f"{c}/{s}": sweep.used((c, s)) for c in cfg.corruptions for s in cfg.severities},
     }
@@ -252,7 +254,7 @@ def run_sweep(cfg: SweepConfig, out: str | Path, *, overwrite: bool = False, pro
         raise UserError(f"--data {spec}: {base.class_table.num_classes} classes, but the model {cfg.model} predicts "
                         f"{table.num_classes} ({table.name})")
     inference = resolve_settings(train_config, mode=cfg.mode, crop=cfg.crop, stride=cfg.stride,
-                                 scales=cfg.scales, flip=cfg.flip)
+                                 scales=cfg.scales, flip=cfg.flip, precision=cfg.precision, device=device)
     indices = subset_indices(base, cfg.num_images, cfg.subset_seed)
     if main and cfg.num_images is not None and cfg.num_images > len(base):
         log(f"--num-images {cfg.num_images}: {spec} {cfg.split} has only {len(base)} images; evaluating all "
@@ -308,7 +310,8 @@ def run_sweep(cfg: SweepConfig, out: str | Path, *, overwrite: bool = False, pro
                 + (f", subset seed {cfg.subset_seed}" if settings["subset_seed"] is not None else "") + "), "
                 f"{len(cells)} cells ({len(done)} reused), backend {cfg.backend}"
                 + (f" from disk {cfg.from_disk}" if cfg.from_disk else "") + f", corrupt-on {sweep.corrupt_on}, "
-                f"batch {cfg.corrupt_batch}, inference {_describe(settings['inference'])}, weights {cfg.model} "
+                f"batch {cfg.corrupt_batch}, inference {_describe(settings['inference'])}, precision "
+                f"{settings['precision']}, weights {cfg.model} "
                 f"(sha256 {model_sha[:12]}, {params / 1e6:.2f} M params) -> {out}")
         _evaluate_cells(cfg, sweep, net, inference, cells, done, folder, keys, device, progress, norm)
         if not main:
@@ -350,7 +353,7 @@ def _evaluate_cells(cfg: SweepConfig, sweep: Sweep, model, inference: dict[str, 
     table = sweep.base.class_table
     transform = EvalTransform(scale=inference["scale"]) if norm is None else EvalTransform(
         scale=inference["scale"], mean=tuple(norm[0]), std=tuple(norm[1]))
-    predict_kwargs = {k: inference[k] for k in ("mode", "crop", "stride", "scales", "flip")}
+    predict_kwargs = {k: inference[k] for k in ("mode", "crop", "stride", "scales", "flip", "precision")}
     evaluator = SegEvaluator(table.num_classes, table.ignore_index, table.classes)
     clean = CleanShard(DatasetView(sweep.base, sweep.indices), device, cfg.workers, int(cfg.cache_gb * 2**30))
     bar = progress_bar(cells, wanted=progress, desc="cells", unit="cell")

@@ -36,7 +36,7 @@ from PIL import Image, UnidentifiedImageError
 
 from corruptions.cells import CLEAN
 from corruptions.dataset import dataset_root, materialized_relpath
-from corruptions.evaluate import MAX_SEED, PRECISION
+from corruptions.evaluate import MAX_SEED
 from corruptions.materialize import ids_sha256
 from corruptions.metrics import check_reference, load_reference, robustness_summary
 from corruptions.outputs import KIND, write_outputs
@@ -45,6 +45,9 @@ from repsep.errors import UserError
 PRED_MODES = ("L", "P")
 BACKEND = "predictions"
 LAYOUT = "PRED/clean/<rel>.png and PRED/<corruption>/<severity>/<rel>.png (<rel>: the image's path in the dataset)"
+
+DECLARED_PRECISION = "fp32"
+"""The precision a scored result records (the external tool's cannot be checked; compared like any other)."""
 
 
 @dataclass(frozen=True)
@@ -223,7 +226,7 @@ def score_predictions(cfg: ScoreConfig, out: str | Path, *, overwrite: bool = Fa
             "inference": {"mode": inference["mode"], "crop": _list(inference["crop"]),
                           "stride": _list(inference["stride"]), "scales": [float(s) for s in inference["scales"]],
                           "flip": bool(inference["flip"])},
-            "precision": PRECISION, "base_seed": base_seed, "severities": list(cfg.severities),
+            "precision": DECLARED_PRECISION, "base_seed": base_seed, "severities": list(cfg.severities),
             "corruptions": list(cfg.corruptions), "backend": BACKEND,
             "cell_backends": {f"{c}/{s}": backends[c] for c in cfg.corruptions for s in cfg.severities},
         }

@@ -3,7 +3,8 @@
 Every eval / corrupt / analyze result records a ``settings`` block (dataset fingerprint, split, sha256 of the
 evaluated image ids, inference options, precision; corrupt also the base seed, severities and the backend that
 made each cell). Two results are comparable on ``fields`` when every listed field is equal; ``cell_backends`` is
-compared cell by cell over the cells both hold, ``inference`` option by option. Pure functions, no I/O.
+compared cell by cell over the cells both hold, ``inference`` option by option; a field missing from an older
+result takes its :data:`DEFAULTS` value (``precision``: fp32). Pure functions, no I/O.
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ EVAL_FIELDS = ("dataset_fingerprint", "split", "image_ids_sha256", "inference", 
 
 CORRUPT_FIELDS = (*EVAL_FIELDS, "base_seed", "severities", "cell_backends")
 """What two robustness sweeps (or a sweep and its CE reference) must share: also the same corrupted pixels."""
+
+DEFAULTS = {"precision": "fp32"}
+"""The value of a field that a result made before the field existed lacks (it was made that way)."""
 
 NO_SETTINGS = "no settings recorded (made by an older version); rerun it"
 _MISSING = object()
@@ -43,7 +47,8 @@ def differences(a: Mapping[str, Any], b: Mapping[str, Any], fields: Sequence[str
     (``"cell_backends[fog/3]: torch vs reference"``, ``"inference.crop: [512,512] vs [64,64]"``)."""
     out = []
     for name in fields:
-        va, vb = _plain(a.get(name, _MISSING)), _plain(b.get(name, _MISSING))
+        default = DEFAULTS.get(name, _MISSING)
+        va, vb = _plain(a.get(name, default)), _plain(b.get(name, default))
         if name in ("cell_backends", "inference") and isinstance(va, dict) and isinstance(vb, dict):
             keys = sorted(set(va) & set(vb)) if name == "cell_backends" else sorted(set(va) | set(vb))
             fmt = "{}[{}]" if name == "cell_backends" else "{}.{}"

@@ -23,19 +23,26 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def bench(name: str, size: str, hw: tuple[int, int], batch: int, device: torch.device, mode: str, dtype: str,
-          channels_last: bool, train: bool, warmup: int, iters: int) -> dict:
-    """One measurement: images/s and peak memory (MiB, CUDA only) of one model in one setting."""
+def build(name: str, size: str, hw: tuple[int, int], device: torch.device) -> torch.nn.Module:
+    """Registry model ``name`` at ViT ``size`` (random init, 19 classes, input ``hw``), initialised on ``device``
+    (a ViT-L's random init takes seconds on the CPU)."""
     from repsep.models import build_model
     from repsep.models.registry import model_config
 
-    model = build_model(model_config(name, size=size, img_size=hw, num_classes=19)).to(device)
-    model = model.train() if train else model.deploy().eval()
+    with torch.device(device):
+        model = build_model(model_config(name, size=size, img_size=hw, num_classes=19))
+    return model.to(device)
+
+
+def time_steps(model: torch.nn.Module, hw: tuple[int, int], batch: int, device: torch.device, mode: str, dtype: str,
+               channels_last: bool, train: bool, warmup: int, iters: int, compile_backend: str = "inductor") -> dict:
+    """Images/s, peak memory (MiB, CUDA only) and warm-up seconds (the compile, in ``compile`` mode) of ``model``
+    as it is (train mode for ``train``, else eval under no_grad); ``warmup`` >= 1 untimed steps first."""
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     model = model.to(memory_format=fmt)
     images = torch.randn(batch, 3, *hw, device=device).contiguous(memory_format=fmt)
     target = torch.randint(0, 19, (batch, *hw), device=device)
-    run = torch.compile(model) if mode == "compile" else model
+    run = torch.compile(model, backend=compile_backend) if mode == "compile" else model
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=dtype == "bf16")
 
     def step() -> None:
@@ -48,9 +55,11 @@ def bench(name: str, size: str, hw: tuple[int, int], batch: int, device: torch.d
             with torch.no_grad(), autocast:
                 run(images)
 
-    for _ in range(warmup):
+    start = time.perf_counter()
+    for _ in range(max(1, warmup)):
         step()
     _sync(device)
+    warmup_s = time.perf_counter() - start
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     start = time.perf_counter()
@@ -59,8 +68,17 @@ def bench(name: str, size: str, hw: tuple[int, int], batch: int, device: torch.d
     _sync(device)
     seconds = (time.perf_counter() - start) / iters
     peak = torch.cuda.max_memory_allocated(device) / 2 ** 20 if device.type == "cuda" else float("nan")
-    return {"model": name, "size": size, "mode": mode, "dtype": dtype, "channels_last": channels_last,
-            "pass": "fwd+bwd" if train else "fwd", "images_per_s": batch / seconds, "peak_mib": peak}
+    return {"mode": mode, "dtype": dtype, "channels_last": channels_last, "pass": "fwd+bwd" if train else "fwd",
+            "images_per_s": batch / seconds, "peak_mib": peak, "warmup_s": warmup_s}
+
+
+def bench(name: str, size: str, hw: tuple[int, int], batch: int, device: torch.device, mode: str, dtype: str,
+          channels_last: bool, train: bool, warmup: int, iters: int) -> dict:
+    """One measurement: images/s and peak memory (MiB, CUDA only) of one model in one setting."""
+    model = build(name, size, hw, device)
+    model = model.train() if train else model.deploy().eval()
+    return {"model": name, "size": size, **time_steps(model, hw, batch, device, mode, dtype, channels_last, train,
+                                                     warmup, iters)}
 
 
 def main() -> None:

@@ -32,10 +32,10 @@ from repsep.errors import UserError
 def model_only_seconds(ckpt: str, num_images: int, passes: int, device: torch.device) -> float:
     """Seconds for ``passes`` inference passes over the first ``num_images`` images, preloaded on ``device``."""
     loaded = load_model(ckpt, map_location=device)
-    settings = resolve_settings(loaded.train_config)
+    settings = resolve_settings(loaded.train_config, device=device)  # the sweep's default precision on device
     dataset = open_dataset(loaded.dataset_spec, "val", EvalTransform(scale=settings["scale"]))
     images = [dataset[i]["image"][None].to(device) for i in range(min(num_images, len(dataset)))]
-    kwargs = {k: settings[k] for k in ("mode", "crop", "stride", "scales", "flip")}
+    kwargs = {k: settings[k] for k in ("mode", "crop", "stride", "scales", "flip", "precision")}
     predict(loaded.model, images[0], **kwargs)  # warm-up
     if device.type == "cuda":
         torch.cuda.synchronize()

@@ -142,9 +142,10 @@ def test_default_out_settings_block_and_start_line(work, capsys):
     assert run_cli(_eval_args(work, out=False)) == 0
     printed = capsys.readouterr().out
     sha = sha256_file(work["model"])
-    device = "cuda:0" if torch.cuda.is_available() else "cpu"
+    device, precision = ("cuda:0", "bf16") if torch.cuda.is_available() else ("cpu", "fp32")
     assert printed.splitlines()[0] == (f"eval: {work['model']} (baseline_vit, sha256 {sha[:12]}) on "
-                                       f"cityscapes:{work['cs']} [val]: 3 images, batch 1, whole, device {device}")
+                                       f"cityscapes:{work['cs']} [val]: 3 images, batch 1, whole, precision "
+                                       f"{precision}, device {device}")
     out = work["run"] / "eval"
     settings = json.loads((out / "metrics.json").read_text())["settings"]
     dataset = open_dataset(f"cityscapes:{work['cs']}", "val")

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from repsep.cli.options import PRECISION_HELP
+
 
 def analyze_cmd(
     model: list[Path] = typer.Option(..., "--model", help="A model export (model_final.pt); repeat the option to "
@@ -36,6 +38,7 @@ def analyze_cmd(
                                     "fraction of the Nyquist radius over total (0 = everything but the mean token)."),
     batch_size: int = typer.Option(8, "--batch-size", help="Images per forward pass."),
     seed: int = typer.Option(0, "--seed", help="Seed of token sampling, silhouette subsample and t-SNE."),
+    precision: str | None = typer.Option(None, "--precision", help=PRECISION_HELP),
     device: str | None = typer.Option(None, "--device", help="cpu, cuda, cuda:1 ... (default: cuda when "
                                       "available, else cpu)."),
     out: Path | None = typer.Option(None, "--out", help="Output folder (default: analyze/ beside the first "
@@ -59,7 +62,7 @@ def analyze_cmd(
                      stride=parse_size(stride, "--stride") if stride else None, layers=parse_layers(layers),
                      tsne_layers=parse_layers(tsne_layers),
                      purity=purity, per_class=per_class, seed=seed, batch_size=batch_size, hf_cutoff=hf_cutoff,
-                     device=device, overwrite=overwrite)
+                     device=device, overwrite=overwrite, precision=precision)
     for table in tables:
         print(to_markdown(table))
     where = out if out is not None else default_out(model)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from repsep.cli.options import BACKEND_HELP, CORRUPT_ON_HELP, CORRUPTIONS_HELP, SEVERITIES_HELP
+from repsep.cli.options import BACKEND_HELP, CORRUPT_ON_HELP, CORRUPTIONS_HELP, PRECISION_HELP, SEVERITIES_HELP
 from repsep.errors import UserError
 
 
@@ -100,6 +100,7 @@ def corrupt_cmd(
     stride: str | None = typer.Option(None, "--stride", help="Slide stride HEIGHTxWIDTH (default: 2/3 of the crop)."),
     scales: str | None = typer.Option(None, "--scales", help="Multi-scale test: comma-separated resize factors."),
     flip: bool = typer.Option(False, "--flip", help="Also average the horizontally flipped image."),
+    precision: str | None = typer.Option(None, "--precision", help=PRECISION_HELP),
     num_images: int | None = typer.Option(None, "--num-images", help="Only N images (quick runs): a seeded subset "
                                           "spread over the split's cities / scenes (--subset-seed), not the first N."),
     subset_seed: int = typer.Option(0, "--subset-seed", help="Seed of the --num-images subset."),
@@ -138,7 +139,8 @@ def corrupt_cmd(
                       num_images=num_images, subset_seed=subset_seed, base_seed=seed, mode=mode,
                       crop=parse_size(crop, "--crop") if crop else None,
                       stride=parse_size(stride, "--stride") if stride else None,
-                      scales=parse_scales(scales) if scales else None, flip=flip or None, workers=workers,
+                      scales=parse_scales(scales) if scales else None, flip=flip or None, precision=precision,
+                      workers=workers,
                       corrupt_on=corrupt_on, corrupt_batch=corrupt_batch, cache_gb=cache_gb, scan=scan)
     check_options(cfg)
     with os_errors_as_user_errors(out):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from repsep.cli.options import parse_scales, parse_size
+from repsep.cli.options import PRECISION_HELP, parse_scales, parse_size
 
 
 def eval_cmd(
@@ -24,6 +24,7 @@ def eval_cmd(
     scales: str | None = typer.Option(None, "--scales", help="Multi-scale test: comma-separated resize factors, "
                                       "e.g. 0.5,0.75,1.0,1.25,1.5,1.75 (softmax averaged)."),
     flip: bool = typer.Option(False, "--flip", help="Also average the horizontally flipped image."),
+    precision: str | None = typer.Option(None, "--precision", help=PRECISION_HELP),
     num_images: int | None = typer.Option(None, "--num-images", help="Evaluate a seeded subset of this many "
                                           "images, spread over the split (stratified by city / scene folder)."),
     subset_seed: int = typer.Option(0, "--subset-seed", help="Seed of the --num-images subset."),
@@ -53,7 +54,8 @@ def eval_cmd(
             model, out, data=data, split=split, mode=mode, crop=parse_size(crop, "--crop") if crop else None,
             stride=parse_size(stride, "--stride") if stride else None,
             scales=parse_scales(scales) if scales else None, flip=flip or None, save_pred=save_pred,
-            num_workers=workers, overwrite=overwrite, num_images=num_images, subset_seed=subset_seed, scan=scan)
+            num_workers=workers, overwrite=overwrite, num_images=num_images, subset_seed=subset_seed, scan=scan,
+            precision=precision)
         main = distributed.is_main()
     finally:
         distributed.cleanup()

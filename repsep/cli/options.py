@@ -103,6 +103,10 @@ def bound_numeric_options(command: Any) -> Any:
     return command
 
 
+PRECISION_HELP = ("Inference precision of the model's forward pass: fp32, bf16 or fp16 (autocast; logits, argmax "
+                  "and metrics stay fp32). Default: bf16 on CUDA, fp32 on CPU. Recorded in the result; results of "
+                  "different precisions are not compared.")
+
 SEVERITIES_HELP = "Severities: a range 1-5, one value 3, or a list 1,3,5 (1 = mild ... 5 = strong)."
 CORRUPTIONS_HELP = ("Comma-separated corruption names instead of the whole suite, e.g. fog,snow "
                      "(`repsep-bench corruptions list` shows them).")

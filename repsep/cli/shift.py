@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from repsep.cli.options import parse_scales, parse_size
+from repsep.cli.options import PRECISION_HELP, parse_scales, parse_size
 
 
 def shift_cmd(
@@ -26,6 +26,7 @@ def shift_cmd(
     stride: str | None = typer.Option(None, "--stride", help="Slide stride HEIGHTxWIDTH (default: 2/3 of the crop)."),
     scales: str | None = typer.Option(None, "--scales", help="Multi-scale test: comma-separated resize factors."),
     flip: bool = typer.Option(False, "--flip", help="Also average the horizontally flipped image."),
+    precision: str | None = typer.Option(None, "--precision", help=PRECISION_HELP),
     num_images: int | None = typer.Option(None, "--num-images", help="Evaluate a seeded subset of this many images "
                                           "of each dataset, spread over its strata (city / condition folder)."),
     subset_seed: int = typer.Option(0, "--subset-seed", help="Seed of the --num-images subsets."),
@@ -65,7 +66,8 @@ def shift_cmd(
             crop=parse_size(crop, "--crop") if crop else None,
             stride=parse_size(stride, "--stride") if stride else None,
             scales=parse_scales(scales) if scales else None, flip=flip or None, num_images=num_images,
-            subset_seed=subset_seed, scan=scan, by_group=by_group, num_workers=workers, overwrite=overwrite)
+            subset_seed=subset_seed, scan=scan, by_group=by_group, num_workers=workers, overwrite=overwrite,
+            precision=precision)
     finally:
         distributed.cleanup()
     if result is None:

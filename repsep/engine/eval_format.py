@@ -42,10 +42,13 @@ def _fmt(v: float | None) -> str:
 
 def metrics_table(result: dict[str, Any]) -> str:
     """Markdown: a summary line and a per-class table (IoU / Acc in percent; '-' for classes absent everywhere)."""
+    precision = (result.get("settings") or {}).get("precision", "fp32")
     lines = [f"**mIoU {result['mIoU']:.2f}** | aAcc {result['aAcc']:.2f} | mAcc {result['mAcc']:.2f} | "
              f"{result['num_images']} images | {result['dataset']} ({result['split']}) | mode {result['mode']}"
              + (f", scales {result['scales']}" if list(result["scales"]) != [1.0] else "")
-             + (", flip" if result["flip"] else ""), "", "| class | IoU | Acc |", "|---|---:|---:|"]
+             + (", flip" if result["flip"] else "")
+             + (f", precision {precision}" if precision != "fp32" else ""),
+             "", "| class | IoU | Acc |", "|---|---:|---:|"]
     for name, v in result["per_class"].items():
         lines.append(f"| {name} | {_fmt(v['IoU']) or '-'} | {_fmt(v['Acc']) or '-'} |")
     return "\n".join(lines) + "\n"

@@ -48,6 +48,7 @@ def _summary(loaded, settings: dict[str, Any], model_path: Path, device: torch.d
                          if inf["mode"] == "slide" else "")
     how += f", scales {','.join(map(str, inf['scales']))}" if inf["scales"] != [1.0] else ""
     how += ", flip" if inf["flip"] else ""
+    how += f", precision {settings['precision']}"
     subset = f" (subset, seed {settings['subset_seed']})" if settings["subset_seed"] is not None else ""
     world = f" x {dist.world_size()} processes" if dist.world_size() > 1 else ""
     line = (f"eval: {model_path} ({loaded.model_config.name}, sha256 {settings['model_sha256'][:12]}) on "
@@ -209,7 +210,8 @@ def _evaluate_chunks(model, dataset, indices: list[int], partial: PartialResults
                 label = batch["label"].to(device, non_blocking=True)
                 pred = inf.evaluate_batch(model, images, label, batch["id"], part, mode=inference["mode"],
                                           crop=inference["crop"], stride=inference["stride"],
-                                          scales=inference["scales"], flip=inference["flip"])
+                                          scales=inference["scales"], flip=inference["flip"],
+                                          precision=inference["precision"])
                 if preds is not None:
                     p, lab = pred[0].cpu().numpy(), label[0].cpu().numpy()
                     image_id = batch["id"][0]

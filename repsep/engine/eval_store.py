@@ -65,6 +65,7 @@ class PartialResults:
         old = folder.read_json(STATE)
         if not isinstance(old, dict) or "chunk_images" not in old:
             raise UserError(f"{folder.path / STATE}: not a partial evaluation record; pass --overwrite to start over")
+        old = {"precision": "fp32", **old}  # made before precision was recorded: fp32
         diff = _first_difference({k: v for k, v in old.items() if k != "chunk_images"},
                                  {k: v for k, v in state.items() if k != "chunk_images"})
         if diff:

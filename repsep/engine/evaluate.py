@@ -37,7 +37,7 @@ def settings_block(*, model_sha256: str, dataset, indices: list[int], subset_see
             "inference": {"mode": inference["mode"], "crop": plain(inference["crop"]),
                           "stride": plain(inference["stride"]), "scales": [float(s) for s in inference["scales"]],
                           "flip": bool(inference["flip"])},
-            "precision": "fp32"}
+            "precision": inference.get("precision", "fp32")}
 
 
 def _dataset_root(spec: str) -> list[Path]:
@@ -81,14 +81,16 @@ def evaluate_checkpoint(model_path: str | Path, out: str | Path, *, data: str | 
                         stride: tuple[int, int] | None = None, scales: tuple[float, ...] | None = None,
                         flip: bool | None = None, save_pred: str | Path | None = None, num_workers: int = 2,
                         overwrite: bool = False, progress: bool | None = None, num_images: int | None = None,
-                        subset_seed: int = 0, scan: str = "full") -> dict[str, Any]:
+                        subset_seed: int = 0, scan: str = "full", precision: str | None = None) -> dict[str, Any]:
     """Evaluate ``model_path`` (a ``model_final.pt``) on ``data`` (default: the dataset it was trained on).
 
     Inference settings left as None are resolved by :func:`repsep.engine.inference.resolve_settings` (the run's
     ``eval`` config; slide windows default to the training crop). ``num_images`` takes a seeded subset stratified
-    by city / scene folder. Every input is checked before work starts (``scan``: ``full`` decodes every label,
-    ``headers`` reads file headers only). ``out`` follows the ownership rule: a finished result is replaced only
-    with ``overwrite`` (built beside it and swapped in); an unfinished one is continued from its saved chunks.
+    by city / scene folder. ``precision`` (fp32 / bf16 / fp16; None: bf16 on CUDA, else fp32) is the model
+    forward's autocast precision (:mod:`repsep.engine.precision`). Every input is checked before work starts
+    (``scan``: ``full`` decodes every label, ``headers`` reads file headers only). ``out`` follows the ownership
+    rule: a finished result is replaced only with ``overwrite`` (built beside it and swapped in); an unfinished one
+    is continued from its saved chunks.
     Runs under torchrun too (images sharded across ranks, rank 0 writes). Returns the ``metrics.json`` dict.
     """
     from repsep.data import open_dataset
@@ -96,14 +98,17 @@ def evaluate_checkpoint(model_path: str | Path, out: str | Path, *, data: str | 
     from repsep.data.transforms import EvalTransform
     from repsep.engine.checkpoint import load_model
     from repsep.engine.inference import resolve_settings
+    from repsep.engine.precision import check_precision
     from repsep.manifest import sha256_file
 
     if scan not in SCAN_MODES:
         raise UserError(f"--scan {scan}: choose one of {', '.join(SCAN_MODES)}")
+    check_precision(precision)
     out = Path(out)
     device = dist.init_from_env()
     loaded = load_model(model_path, map_location=device)
-    inference = resolve_settings(loaded.train_config, mode=mode, crop=crop, stride=stride, scales=scales, flip=flip)
+    inference = resolve_settings(loaded.train_config, mode=mode, crop=crop, stride=stride, scales=scales, flip=flip,
+                                 precision=precision, device=device)
     spec = data or loaded.dataset_spec
     dataset = open_dataset(spec, split, transform=EvalTransform(scale=inference["scale"]))
     table = dataset.class_table

@@ -57,7 +57,7 @@ def _single(model: nn.Module, images: torch.Tensor, mode: str, crop: tuple[int, 
 @torch.no_grad()
 def predict(model: nn.Module, images: torch.Tensor, mode: str = "whole", crop: tuple[int, int] | None = None,
             stride: tuple[int, int] | None = None, scales: Sequence[float] = (1.0,), flip: bool = False,
-            average: str = "softmax") -> torch.Tensor:
+            average: str = "softmax", precision: str = "fp32") -> torch.Tensor:
     """Logits ``[B, K, H, W]`` for normalised ``images`` ``[B, 3, H, W]``; ``model`` must be in eval mode.
 
     Args:
@@ -67,7 +67,12 @@ def predict(model: nn.Module, images: torch.Tensor, mode: str = "whole", crop: t
         average: how test-time-augmented passes are merged: ``softmax`` (mean probability, returned as its log
             so the result stays logit-like, mmseg 0.x ``aug_test``) or ``logits`` (mean logits).
             A single pass (one scale 1.0, no flip) returns the model's logits unchanged.
+        precision: ``fp32``, ``bf16`` or ``fp16``: each forward pass under autocast, its logits cast back to fp32
+            (:mod:`repsep.engine.precision`), so windows and passes are merged in fp32.
     """
+    from repsep.engine.precision import with_precision
+
+    model = with_precision(model, precision, images.device.type)
     if average not in ("softmax", "logits"):
         raise ValueError(f"average must be 'softmax' or 'logits', got {average!r}")
     h, w = images.shape[-2:]
@@ -112,14 +117,15 @@ def _collate(batch: list[dict]) -> dict:
 @torch.no_grad()
 def evaluate_batch(model: nn.Module, images: torch.Tensor, label: torch.Tensor, ids: Sequence[str], evaluator, *,
                    mode: str = "whole", crop: tuple[int, int] | None = None, stride: tuple[int, int] | None = None,
-                   scales: Sequence[float] = (1.0,), flip: bool = False) -> torch.Tensor:
+                   scales: Sequence[float] = (1.0,), flip: bool = False, precision: str = "fp32") -> torch.Tensor:
     """:func:`predict` one batch and add it to ``evaluator``; returns the prediction int64 ``[B, h, w]``.
 
     ``images`` are normalised float ``[B, 3, H, W]``, ``label`` integer ``[B, h, w]`` (any integer dtype, 255 =
     ignore) on the model's device; logits are resized (bilinear) to the label size ``(h, w)`` when they differ.
     :func:`evaluate_dataset` and the ``corrupt`` sweep's device path call it with one image per batch.
     """
-    logits = predict(model, images, mode=mode, crop=crop, stride=stride, scales=scales, flip=flip)
+    logits = predict(model, images, mode=mode, crop=crop, stride=stride, scales=scales, flip=flip,
+                     precision=precision)
     if logits.shape[-2:] != label.shape[-2:]:
         logits = F.interpolate(logits.float(), size=label.shape[-2:], mode="bilinear", align_corners=False)
     pred = logits.argmax(1)
@@ -131,14 +137,14 @@ def evaluate_batch(model: nn.Module, images: torch.Tensor, label: torch.Tensor, 
 def evaluate_dataset(model: nn.Module, dataset: Dataset, evaluator, *, mode: str = "whole",
                      crop: tuple[int, int] | None = None, stride: tuple[int, int] | None = None,
                      scales: Sequence[float] = (1.0,), flip: bool = False, device: torch.device | str = "cpu",
-                     num_workers: int = 0, progress: bool | None = None,
+                     num_workers: int = 0, progress: bool | None = None, precision: str = "fp32",
                      on_prediction: Callable[[int, str, torch.Tensor, torch.Tensor], None] | None = None):
     """Run :func:`predict` over ``dataset`` (eval transform set), fill ``evaluator`` and all-reduce it across ranks.
 
     Rank ``r`` of ``W`` processes images ``r::W`` (one image per batch, so results do not depend on the number of
     processes); the evaluator is reset first. ``on_prediction(index, id, pred [H, W], label [H, W])`` is called
-    per image (e.g. to save colourised predictions). Logits are resized to the label size when they differ.
-    Returns ``evaluator``; its ``evaluate()`` is the dataset-wide result on every rank.
+    per image (e.g. to save colourised predictions). ``precision``: see :func:`predict`. Logits are resized to the
+    label size when they differ. Returns ``evaluator``; its ``evaluate()`` is the dataset-wide result on every rank.
     """
     from repsep.progress import progress_bar
 
@@ -156,7 +162,7 @@ def evaluate_dataset(model: nn.Module, dataset: Dataset, evaluator, *, mode: str
         images = batch["image"].to(device, non_blocking=True)
         label = batch["label"].to(device, non_blocking=True)
         pred = evaluate_batch(model, images, label, batch["id"], evaluator, mode=mode, crop=crop, stride=stride,
-                              scales=scales, flip=flip)
+                              scales=scales, flip=flip, precision=precision)
         if on_prediction is not None:
             on_prediction(index, batch["id"][0], pred[0].cpu(), label[0].cpu())
     evaluator.all_reduce()
@@ -166,15 +172,18 @@ def evaluate_dataset(model: nn.Module, dataset: Dataset, evaluator, *, mode: str
 
 def resolve_settings(train_config: dict, *, mode: str | None = None, crop: tuple[int, int] | None = None,
                      stride: tuple[int, int] | None = None, scales: Sequence[float] | None = None,
-                     flip: bool | None = None) -> dict:
+                     flip: bool | None = None, precision: str | None = None,
+                     device: torch.device | str = "cpu") -> dict:
     """The inference settings of ``eval`` / ``corrupt`` / ``analyze``: each option the user left as None comes
     from the run's ``eval`` config, and a slide window with no crop anywhere defaults to the **training crop**
     (``data.crop``) with stride 2/3 of it (mmseg's 512 -> 341). Returns ``mode``, ``crop``, ``stride``,
-    ``scales``, ``flip`` (ready for :func:`predict`) and ``scale`` (the eval resize, or None). Values are checked:
-    a bad one is a UserError naming its option.
+    ``scales``, ``flip``, ``precision`` (ready for :func:`predict`; precision None: bf16 on a CUDA ``device``, else
+    fp32, :func:`repsep.engine.precision.resolve_precision`) and ``scale`` (the eval resize, or None). Values are
+    checked: a bad one is a UserError naming its option.
     """
     import math
 
+    from repsep.engine.precision import resolve_precision
     from repsep.errors import UserError
 
     def pair(v):
@@ -204,4 +213,5 @@ def resolve_settings(train_config: dict, *, mode: str | None = None, crop: tuple
         raise UserError(f"--scales {','.join(map(str, scales))}: factors must be finite, between 0.0625 and 16")
     flip = bool(run_eval.get("flip", False)) if flip is None else bool(flip)
     return {"mode": mode, "crop": crop if mode == "slide" else None, "stride": stride if mode == "slide" else None,
-            "scales": scales, "flip": flip, "scale": pair(run_eval.get("scale"))}
+            "scales": scales, "flip": flip, "precision": resolve_precision(precision, device),
+            "scale": pair(run_eval.get("scale"))}

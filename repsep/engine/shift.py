@@ -206,7 +206,7 @@ def run_shift(model_path: str | Path, out: str | Path, *, data: list[str], clean
               stride: tuple[int, int] | None = None, scales: tuple[float, ...] | None = None,
               flip: bool | None = None, num_images: int | None = None, subset_seed: int = 0, scan: str = "full",
               by_group: bool = False, num_workers: int = 2, overwrite: bool = False,
-              progress: bool | None = None) -> dict[str, Any] | None:
+              progress: bool | None = None, precision: str | None = None) -> dict[str, Any] | None:
     """Evaluate ``model_path`` on ``clean_data`` (default: its training dataset) and every spec of ``data``;
     write the shift folder ``out``. Returns the ``shift.json`` dict (None on non-main ranks)."""
     from repsep.engine.checkpoint import load_model
@@ -224,7 +224,8 @@ def run_shift(model_path: str | Path, out: str | Path, *, data: list[str], clean
     model_path, out = Path(model_path), Path(out)
     device = dist.init_from_env()
     loaded = load_model(model_path, map_location=device)
-    inference = resolve_settings(loaded.train_config, mode=mode, crop=crop, stride=stride, scales=scales, flip=flip)
+    inference = resolve_settings(loaded.train_config, mode=mode, crop=crop, stride=stride, scales=scales, flip=flip,
+                                 precision=precision, device=device)
     model_sha = sha256_file(model_path)
     entries = prepare_entries(loaded, model_path, model_sha, clean_data or loaded.dataset_spec, list(data),
                               split=split, inference=inference, num_images=num_images, subset_seed=subset_seed,
