@@ -219,10 +219,11 @@ def task_inputs(folder: Path, config: dict[str, Any]) -> list[int]:
     length = int(config.get("task_seq_len", 77))
     try:
         tok = CLIPTokenizer(str(folder / "vocab.json"), str(folder / "merges.txt"))
-        ids = tok(["the task is semantic"], padding="max_length", max_length=length, truncation=True)["input_ids"][0]
-    except (OSError, ValueError, KeyError, TypeError) as e:
+        enc = tok(["the task is semantic"], padding="max_length", max_length=length, truncation=True)
+    except Exception as e:  # noqa: BLE001 - the tokenizers backend raises its own types on bad files
         raise UserError(f"{folder}: tokenizer files unreadable ({str(e).splitlines()[0][:120]})") from None
-    return [int(i) for i in ids]
+    # as OneFormerProcessor._preprocess_text: ids times the attention mask (padding -> 0)
+    return [int(i) * int(m) for i, m in zip(enc["input_ids"][0], enc["attention_mask"][0], strict=True)]
 
 
 def import_hf(folder: str | Path, out: str | Path, dataset: str | None = None, label_map: Path | None = None,

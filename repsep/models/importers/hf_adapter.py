@@ -96,6 +96,8 @@ class HFSegmentor(nn.Module):
         kwargs = dict(self._kwargs)
         if self.task_inputs is not None:
             kwargs["task_inputs"] = self.task_inputs.view(1, -1).expand(pixel_values.shape[0], -1).to(pixel_values)
+        # Mask2Former's forward fails without hidden states when use_auxiliary_loss is off (transformers 5.x)
+        hidden = hidden or self.architecture == "Mask2FormerForUniversalSegmentation"
         return self.hf(pixel_values=pixel_values, output_hidden_states=hidden, **kwargs)
 
     def scores(self, outputs: Any, size: tuple[int, int]) -> torch.Tensor:
@@ -138,7 +140,8 @@ class HFSegmentor(nn.Module):
                 hook.remove()
         feats = self._encoder_features(out, tuple(images.shape[-2:]))
         if self.architecture in QUERY:
-            feats["decoder_input"] = out.pixel_decoder_last_hidden_state
+            last = getattr(out, "pixel_decoder_last_hidden_state", None)  # OneFormer: the first pixel decoder state
+            feats["decoder_input"] = last if last is not None else out.pixel_decoder_hidden_states[0]
         elif "decoder_input" in captured:
             feats["decoder_input"] = captured["decoder_input"]
         return feats
