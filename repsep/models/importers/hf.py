@@ -249,8 +249,9 @@ def import_hf(folder: str | Path, out: str | Path, dataset: str | None = None, l
               "files": {n: _sha256(folder / n) for n in files}, "mean": pre["mean"], "std": pre["std"],
               "color": "RGB", "preprocessor": pre, "id2label": labels, "label_map": mapping,
               "unused_keys": unused, "task_inputs": tokens, "transformers_version": _version()}
-    backbone = str((config.get("backbone_config") or {}).get("model_type") or config.get("model_type") or "hf")
-    cfg = HFModelConfig(name=f"hf_{config.get('model_type', 'model')}", architecture=arch, backbone=f"hf:{backbone}",
+    inner = (config.get("backbone_config") or {}).get("model_type")
+    backbone = f"hf:{config.get('model_type', 'model')}" + (f"/{inner}" if inner else "")
+    cfg = HFModelConfig(name=f"hf_{config.get('model_type', 'model')}", architecture=arch, backbone=backbone,
                         num_classes=table.num_classes, img_size=crop)
     train_config = {"data": dataclasses.asdict(DataConfig(spec=spec, crop=crop, scale=crop)),
                     "eval": dataclasses.asdict(EvalConfig())}
