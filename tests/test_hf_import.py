@@ -122,3 +122,15 @@ def test_label_map(tmp_path):
     mapping.write_text(json.dumps({"Street": "road"}))
     assert run_cli(["models", "import", "hf", str(folder), "--map", str(mapping), "--out", str(out)]) == 0
     assert load_model(out).source["label_map"] == {"Street": "road"}
+
+
+def test_hf_layer_names_in_depth_order():
+    """Imported models' own layer names sort by depth (not alphabetically) before decoder_input, on the backbone
+    axis, 1-based like vit.block<i>."""
+    from analysis.layers import layer_info, layer_sort_key
+
+    names = ["decoder_input", "beit.encoder.layer.10", "beit.encoder.layer.2", "backbone.stage1"]
+    assert sorted(names, key=layer_sort_key) == ["backbone.stage1", "beit.encoder.layer.2", "beit.encoder.layer.10",
+                                                 "decoder_input"]
+    assert layer_info("segformer.encoder.block.0", 4) == {"kind": "encoder_layer", "axis": "backbone", "index": 1,
+                                                          "stride": 4}
