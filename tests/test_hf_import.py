@@ -134,3 +134,18 @@ def test_hf_layer_names_in_depth_order():
                                                  "decoder_input"]
     assert layer_info("segformer.encoder.block.0", 4) == {"kind": "encoder_layer", "axis": "backbone", "index": 1,
                                                           "stride": 4}
+
+
+def test_imported_models_stay_out_of_the_ablation_ladder():
+    """An imported model has no pathway/SASM/DCA switches: the report's ablation table does not call it a
+    'baseline' step."""
+    import dataclasses
+
+    from analysis.report.reader import ModelEntry
+    from repsep.models.importers.hf import HFModelConfig
+
+    cfg = HFModelConfig(name="hf_segformer", architecture="SegformerForSemanticSegmentation", backbone="hf:segformer",
+                        num_classes=19)
+    entry = ModelEntry("seg", "sha256:x", model_config=dataclasses.asdict(cfg))
+    assert entry.switches is None and entry.step == "?"
+    assert ModelEntry("vit", "k", model_config={"pathway": False, "sasm": False, "dca": False}).step == "baseline"

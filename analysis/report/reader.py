@@ -108,7 +108,7 @@ class ModelEntry:
 
     @property
     def switches(self) -> tuple[bool, bool, bool] | None:
-        if not self.model_config:
+        if not self.model_config or "architecture" in self.model_config:  # none, or an imported transformers model
             return None
         return tuple(bool(self.model_config.get(k, False)) for k in SWITCHES)  # type: ignore[return-value]
 
