@@ -142,7 +142,7 @@ def test_imported_models_stay_out_of_the_ablation_ladder():
     import dataclasses
 
     from analysis.report.reader import ModelEntry
-    from repsep.models.importers.hf import HFModelConfig
+    from repsep.models.importers.hf_load import HFModelConfig
 
     cfg = HFModelConfig(name="hf_segformer", architecture="SegformerForSemanticSegmentation", backbone="hf:segformer",
                         num_classes=19)

@@ -44,7 +44,7 @@ def fill_model(entry: ModelEntry) -> None:
     if train is not None and (train.path / "model_info.json").is_file():
         info = train.json("model_info.json")
     elif train is None and (loaded.source or {}).get("format") == "hf-transformers":
-        from repsep.models.importers.hf import hf_model_info
+        from repsep.models.importers.hf_load import hf_model_info
 
         info = hf_model_info(loaded.model, size or (512, 512))  # measured on the imported model itself
     else:
