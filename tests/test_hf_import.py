@@ -3,6 +3,8 @@ forward + semantic post-processing (fp32, CPU, eval mode), with features for ana
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -64,8 +66,8 @@ def library_scores(arch: str, folder, pixel_values, size) -> torch.Tensor:
 def test_imported_equals_library(arch, tmp_path):
     folder, out = imported(arch, tmp_path)
     loaded = load_model(out)
-    assert loaded.class_table.name == "cityscapes" and loaded.model_config.architecture.lower().startswith(
-        arch.split("_")[0].replace("upernet", "upernet"))
+    saved = json.loads((folder / "config.json").read_text())["architectures"][0]
+    assert loaded.class_table.name == "cityscapes" and loaded.model_config.architecture == saved
     ours, theirs = batches()
     with torch.no_grad():
         got = loaded.model(ours)
