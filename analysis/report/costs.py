@@ -43,6 +43,10 @@ def fill_model(entry: ModelEntry) -> None:
     entry.model_config = dataclasses.asdict(model_cfg)
     if train is not None and (train.path / "model_info.json").is_file():
         info = train.json("model_info.json")
+    elif train is None and (loaded.source or {}).get("format") == "hf-transformers":
+        from repsep.models.importers.hf_load import hf_model_info
+
+        info = hf_model_info(loaded.model, size or (512, 512))  # measured on the imported model itself
     else:
         from repsep.models.profile import model_info
 

@@ -339,6 +339,10 @@ def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> Lo
     if not (isinstance(obj, dict) and obj.get("format") in LEGACY_MODEL_FORMATS):
         obj = _expect_format(obj, path, MODEL_FORMAT, "repsep-bench model export")
     _check_export_fields(obj, path)
+    if (obj.get("source") or {}).get("format") == "hf-transformers":  # `models import hf`: a transformers model
+        from repsep.models.importers.hf_load import load_hf_export
+
+        return LoadedModel(path=path, **load_hf_export(obj, path, map_location))
     state_dict = obj["state_dict"]
     try:
         cfg = ModelConfig(**_tuples(obj["model_config"]))
