@@ -99,16 +99,32 @@ def gaussian_small(x: torch.Tensor, sigma: float, truncate: float = 4.0) -> torc
     return out
 
 
+def _gaussian_hwc(image: np.ndarray, sigma: float) -> np.ndarray:
+    """scipy gaussian_filter (mode='nearest', truncate 4) of a float32 [H, W, C] image over H and W, by OpenCV."""
+    import cv2
+
+    k = 2 * int(4.0 * sigma + 0.5) + 1
+    return cv2.GaussianBlur(image, (k, k), sigmaX=sigma, sigmaY=sigma, borderType=cv2.BORDER_REPLICATE)
+
+
 def glass_blur(x: torch.Tensor, severity: int, gens: Gens) -> torch.Tensor:
     # skimage gaussian (float64, mode='nearest') -> np.uint8 (truncation) -> the numba pixel walk -> gaussian again.
-    # The walk is reproduced exactly from the same seed (corruptions.backends.torch_glass); the blurs run in float32.
+    # The walk is reproduced exactly from the same seed (corruptions.backends.torch_glass); the blurs run in float32
+    # (OpenCV on the CPU, whose taps for this size and sigma are scipy's; separable torch passes elsewhere).
     sigma, max_delta, iterations = GLASS_BLUR[severity - 1]
     b, c, h, w = x.shape
+    indices = [shuffle_index(h, w, max_delta, iterations, g.initial_seed()) for g in gens]
+    if x.device.type == "cpu":
+        out = []
+        for image, index in zip(x.permute(0, 2, 3, 1).numpy(), indices, strict=True):
+            blurred = _gaussian_hwc(image.astype(np.float32) * np.float32(1 / 255), sigma)
+            blurred = np.clip(blurred * 255, 0, 255).astype(np.uint8)
+            walked = blurred.reshape(h * w, c).take(index, axis=0).reshape(h, w, c)
+            out.append(_gaussian_hwc(walked.astype(np.float32) * np.float32(1 / 255), sigma))
+        return torch.from_numpy(np.stack(out)).permute(0, 3, 1, 2).clamp_(0, 1).mul_(255)
     blurred = gaussian_small(unit(x), sigma).mul_(255).clamp_(0, 255).to(torch.uint8)
     pixels = blurred.permute(0, 2, 3, 1).reshape(b, h * w, c)  # one row of C values per pixel
-    walked = torch.stack([
-        pixels[i].index_select(0, torch.from_numpy(shuffle_index(h, w, max_delta, iterations, g.initial_seed()))
-                               .to(x.device, torch.int64))
-        for i, g in enumerate(gens)])
+    walked = torch.stack([pixels[i].index_select(0, torch.from_numpy(index).to(x.device, torch.int64))
+                          for i, index in enumerate(indices)])
     walked = walked.view(b, h, w, c).permute(0, 3, 1, 2)
     return gaussian_small(unit(walked), sigma).clamp_(0, 1).mul_(255)

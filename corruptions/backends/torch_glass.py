@@ -34,46 +34,55 @@ def numba_randint_stream(seed: int, count: int, low: int, high: int) -> np.ndarr
     mask = (1 << (n - 1).bit_length()) - 1
     rs = np.random.RandomState(seed)
     if n == mask + 1:  # a power of two: every draw is kept
-        return ((rs.randint(0, 2 ** 32, size=count, dtype=np.uint32) & mask).astype(np.int8) + np.int8(low))
+        return _low_bits(rs.randint(0, 2 ** 32, size=count, dtype=np.uint32), mask, low)
     parts, have = [], 0
     while have < count:
         size = int((count - have) * (mask + 1) / n * 1.01) + 64
-        raw = (rs.randint(0, 2 ** 32, size=size, dtype=np.uint32) & mask).astype(np.int8)
+        raw = _low_bits(rs.randint(0, 2 ** 32, size=size, dtype=np.uint32), mask, 0)
         kept = raw[raw < n]
         parts.append(kept)
         have += len(kept)
     return np.concatenate(parts)[:count] + np.int8(low)
 
 
+def _low_bits(raw: np.ndarray, mask: int, low: int) -> np.ndarray:
+    """``(raw & mask) + low`` as int8, read from the lowest byte of each uint32 (mask < 256)."""
+    lowest = raw.view(np.uint8)[::4] if raw.dtype.byteorder in "=<" and np.little_endian else raw.astype(np.uint8)
+    out = np.bitwise_and(lowest, np.uint8(mask)).view(np.int8)
+    return out + np.int8(low) if low else out
+
+
 @lru_cache(maxsize=8)
 def _walk_geometry(h: int, w: int, d: int) -> tuple[np.ndarray, np.ndarray]:
-    """Flat indices of the walked pixels in walk order [nh, nw] (int32) and the walked-rectangle mask [H*W]."""
-    rows = np.arange(h - d, d, -1, dtype=np.int32)
-    cols = np.arange(w - d, d, -1, dtype=np.int32)
-    base = rows[:, None] * np.int32(w) + cols[None, :]
-    walked = np.zeros(h * w, bool)
-    walked[base.ravel()] = True
+    """Flat indices of the walked rectangle rows d+1..H-d, cols d+1..W-d in ascending order [nh, nw] (int32) and its
+    mask [H * W] (read-only, cached)."""
+    base = (np.arange(d + 1, h - d + 1, dtype=np.int32)[:, None] * np.int32(w)
+            + np.arange(d + 1, w - d + 1, dtype=np.int32)[None, :])
+    walked = np.zeros((h, w), bool)
+    walked[d + 1:h - d + 1, d + 1:w - d + 1] = True
     base.setflags(write=False)
     walked.setflags(write=False)
-    return base, walked
+    return base, walked.reshape(-1)
 
 
 def shuffle_index(h: int, w: int, max_delta: int, iterations: int, seed: int) -> np.ndarray:
     """Index map of the package's pixel walk: ``walked[p] = x.reshape(H * W, C)[index[p]]``; int32 [H * W]."""
     d = max_delta
     base, walked = _walk_geometry(h, w, d)
+    nh, nw = base.shape
     per_walk = base.size * 2
     draws = numba_randint_stream(seed, per_walk * iterations, -d, d)
-    index = np.arange(h * w, dtype=np.int32)
-    flat_base = base.ravel()
+    index = None
     for it in range(iterations):
-        pairs = draws[it * per_walk:(it + 1) * per_walk]
-        dx, dy = pairs[0::2], pairs[1::2]  # the package unpacks (dx, dy) in that order
-        source = flat_base + dy.astype(np.int32) * np.int32(w) + dx
+        pairs = draws[it * per_walk:(it + 1) * per_walk].reshape(nh, nw, 2)[::-1, ::-1]  # walk order is descending
+        # (dx, dy) in that order; the source offset dy * W + dx is > 0 exactly when (dy, dx) > (0, 0), i.e. when the
+        # source comes earlier in the walk (|dx| < W)
+        offset = pairs[..., 1].astype(np.int32) * np.int32(w) + pairs[..., 0]
+        source = base + offset
         target = np.arange(h * w, dtype=np.int32)
-        target[flat_base] = source
+        target.reshape(h, w)[d + 1:h - d + 1, d + 1:w - d + 1] = source
         linked = np.zeros(h * w, bool)
-        linked[flat_base] = ((dy > 0) | ((dy == 0) & (dx > 0))) & walked[source]
+        linked.reshape(h, w)[d + 1:h - d + 1, d + 1:w - d + 1] = (offset > 0) & walked[source]
         todo = np.flatnonzero(linked)
         while todo.size:  # pointer doubling: target <- target[target] where the link continues
             nxt = target[todo]
@@ -81,5 +90,5 @@ def shuffle_index(h: int, w: int, max_delta: int, iterations: int, seed: int) ->
             still = linked[nxt]
             linked[todo] = still
             todo = todo[still]
-        index = index[target]
+        index = target if index is None else index[target]
     return index
