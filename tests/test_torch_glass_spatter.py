@@ -12,9 +12,9 @@ import torch
 from scipy.ndimage import gaussian_filter
 
 from corruptions.backends import torch_ops as ops
-from corruptions.backends.torch_blur import GLASS_BLUR, gaussian_small
+from corruptions.backends.torch_blur import GLASS_BLUR, gaussian_cv2, gaussian_small
 from corruptions.backends.torch_glass import numba_randint_stream, shuffle_index
-from corruptions.backends.torch_weather import _gaussian_cv2, spatter
+from corruptions.backends.torch_weather import spatter
 
 numba = pytest.importorskip("numba")
 
@@ -63,13 +63,16 @@ def test_shuffle_index_known_answers():
     assert np.array_equal(index.reshape(h, w)[untouched], np.arange(h * w).reshape(h, w)[untouched])
 
 
-@pytest.mark.parametrize("sigma", [0.7, 1.5, 4.0])
+@pytest.mark.parametrize("sigma", [0.7, 1.5, 4.0, 6.0])
 def test_small_and_cv2_gaussians_are_scipys(sigma):
     plane = np.random.RandomState(2).rand(40, 70)
     expected = gaussian_filter(plane, sigma, mode="nearest", truncate=4.0)
     ours = gaussian_small(torch.from_numpy(plane)[None, None].float(), sigma)[0, 0].double().numpy()
     assert np.abs(ours - expected).max() < 1e-5
-    assert np.abs(_gaussian_cv2(plane.astype(np.float32), sigma) - expected).max() < 1e-5
+    assert np.abs(gaussian_cv2(plane.astype(np.float32), sigma) - expected).max() < 1e-5
+    rgb = np.random.RandomState(3).rand(40, 70, 3)
+    per_channel = np.stack([gaussian_filter(rgb[..., c], sigma, mode="nearest", truncate=4.0) for c in range(3)], -1)
+    assert np.abs(gaussian_cv2(rgb.astype(np.float32), sigma) - per_channel).max() < 1e-5
 
 
 def test_spatter_colours_and_flat_regions():

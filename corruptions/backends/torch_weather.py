@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from corruptions.backends import torch_ops as ops
-from corruptions.backends.torch_blur import motion_blur_layers
+from corruptions.backends.torch_blur import gaussian_cv2, motion_blur_layers
 from corruptions.backends.torch_ops import Gens, unit
 from repsep.errors import UserError
 
@@ -123,15 +123,6 @@ def fog(x: torch.Tensor, severity: int, gens: Gens) -> torch.Tensor:
     return (xf * max_val / (max_val + amount)).clamp_(0, 1).mul_(255)
 
 
-def _gaussian_cv2(layer: np.ndarray, sigma: float) -> np.ndarray:
-    """skimage gaussian (scipy taps: radius int(4 sigma + 0.5), mode='nearest') of a float32 [H, W] plane by cv2.
-
-    cv2's kernel for that size and sigma has the same taps (float32 here); BORDER_REPLICATE is scipy's 'nearest'.
-    """
-    k = 2 * int(4.0 * sigma + 0.5) + 1
-    return cv2.GaussianBlur(layer, (k, k), sigmaX=sigma, sigmaY=sigma, borderType=cv2.BORDER_REPLICATE)
-
-
 def _water_layer(liquid: np.ndarray, intensity: float) -> np.ndarray:
     """The package's water drops from the thresholded liquid layer: float32 [H, W] opacity (its OpenCV chain)."""
     liquid8 = (liquid * 255).astype(np.uint8)
@@ -153,12 +144,12 @@ def spatter(x: torch.Tensor, severity: int, gens: Gens) -> torch.Tensor:
     liquid = ops.normal(gens, (h, w), loc, scale, x.device).cpu().numpy()
     layers = []
     for plane in liquid:
-        plane = _gaussian_cv2(plane, sigma)
+        plane = gaussian_cv2(plane, sigma)
         plane[plane < threshold] = 0
         if mode == 0:
             layers.append(_water_layer(plane, strength))
         else:
-            mud = _gaussian_cv2((plane > threshold).astype(np.float32), strength)
+            mud = gaussian_cv2((plane > threshold).astype(np.float32), strength)
             mud[mud < 0.8] = 0
             layers.append(mud)
     m = torch.from_numpy(np.stack(layers)).to(x.device)[:, None]
