@@ -155,7 +155,7 @@ class Sweep:
         self.threads, self.threads_reason = plan_threads(where)
 
     def backend(self, cell: tuple[str, int]) -> CorruptionBackend:
-        """The backend that corrupts ``cell`` (glass_blur/spatter have no torch port: the reference backend)."""
+        """The backend that corrupts ``cell`` (the reference backend for a corruption the chosen one has no port of)."""
         backend = backend_for(self.backends[self.cfg.backend], cell[0])
         return self.backends.setdefault(backend.name, backend)
 
