@@ -60,7 +60,7 @@ class CorruptedDataset(DatasetView):
     """``base`` with every image corrupted by ``backend`` at (``corruption``, ``severity``), labels unchanged."""
 
     def __init__(self, base, corruption: str, severity: int, backend: CorruptionBackend, base_seed: int = 0,
-                 indices: Sequence[int] | None = None) -> None:
+                 indices: Sequence[int] | None = None, threads: int | None = None) -> None:
         super().__init__(base, indices)
         group_of(corruption)
         if not backend.supports(corruption):
@@ -69,11 +69,20 @@ class CorruptedDataset(DatasetView):
         self.severity = check_severity(severity)
         self.backend = backend
         self.base_seed = base_seed
+        self.threads = threads  # corruption threads in this process (corruptions.threads.plan); None: unchanged
 
     def load(self, index: int) -> Sample:
+        from corruptions.threads import configure_worker, corruption_threads, in_worker
+
         sample = super().load(index)
         seed = image_seed(sample["id"], self.corruption, self.severity, self.base_seed)
-        return {**sample, "image": self.backend.corrupt(sample["image"], self.corruption, self.severity, seed)}
+        if in_worker():
+            configure_worker()  # one thread per DataLoader worker (torch and OpenCV)
+            image = self.backend.corrupt(sample["image"], self.corruption, self.severity, seed)
+        else:
+            with corruption_threads(self.threads):
+                image = self.backend.corrupt(sample["image"], self.corruption, self.severity, seed)
+        return {**sample, "image": image}
 
 
 def dataset_root(base) -> Path:

@@ -137,16 +137,20 @@ def size_batches(samples: Iterable[CleanSample], batch_size: int) -> Iterator[li
 
 
 def corrupted_batches(samples: Iterable[CleanSample], backend: CorruptionBackend | None, corruption: str,
-                      severity: int, base_seed: int, device: torch.device,
-                      batch_size: int = 8) -> Iterator[tuple[list[CleanSample], torch.Tensor]]:
+                      severity: int, base_seed: int, device: torch.device, batch_size: int = 8,
+                      threads: int | None = None) -> Iterator[tuple[list[CleanSample], torch.Tensor]]:
     """``(batch, images)``: each :func:`size_batches` batch with its images uint8 [B, H, W, 3] on ``device``,
     corrupted by ``backend`` with the per-image seeds ``image_seed(id, corruption, severity, base_seed)``
-    (``backend`` None: the clean images)."""
+    (``backend`` None: the clean images), with ``threads`` torch/OpenCV threads while corrupting (None: as set;
+    the model's steps keep theirs)."""
+    from corruptions.threads import corruption_threads
+
     for batch in size_batches(samples, batch_size):
         images = torch.stack([s.image.to(device, non_blocking=True) for s in batch])
         if backend is not None:
             seeds = [image_seed(s.id, corruption, severity, base_seed) for s in batch]
-            images = backend.corrupt_batch(images, corruption, severity, seeds)
+            with corruption_threads(threads):
+                images = backend.corrupt_batch(images, corruption, severity, seeds)
         yield batch, images
 
 
@@ -167,7 +171,7 @@ def model_inputs(images: torch.Tensor, transform: EvalTransform) -> torch.Tensor
 def evaluate_cell(model: nn.Module, samples: Iterable[CleanSample], evaluator, transform: EvalTransform, *,
                   backend: CorruptionBackend | None = None, corruption: str = "clean", severity: int = 0,
                   base_seed: int = 0, device: torch.device | str = "cpu", batch_size: int = 8,
-                  progress: bool | None = None, **predict_kwargs):
+                  progress: bool | None = None, threads: int | None = None, **predict_kwargs):
     """Evaluate one cell on the device: corrupt ``samples`` in batches there, then predict one image at a time.
 
     Args:
@@ -175,6 +179,7 @@ def evaluate_cell(model: nn.Module, samples: Iterable[CleanSample], evaluator, t
         evaluator: reset first, filled, then all-reduced across ranks (as ``evaluate_dataset`` does).
         backend: a batched backend producing ``corruption`` at ``severity``; None evaluates the clean images.
         batch_size: images corrupted together; the model still sees one image per forward pass.
+        threads: torch/OpenCV threads while corrupting (:func:`corruptions.threads.plan`); None: unchanged.
         predict_kwargs: ``mode``, ``crop``, ``stride``, ``scales``, ``flip``, ``precision`` of
             :func:`~repsep.engine.inference.predict`.
 
@@ -189,7 +194,8 @@ def evaluate_cell(model: nn.Module, samples: Iterable[CleanSample], evaluator, t
     total = len(samples) if hasattr(samples, "__len__") else None
     bar = progress_bar(total=total, wanted=progress if dist.is_main() else False, desc="eval", unit="img",
                        leave=False)
-    for batch, images in corrupted_batches(samples, backend, corruption, severity, base_seed, device, batch_size):
+    for batch, images in corrupted_batches(samples, backend, corruption, severity, base_seed, device, batch_size,
+                                            threads):
         inputs = model_inputs(images, transform)
         for k, sample in enumerate(batch):
             label = sample.label[None].to(device, non_blocking=True)

@@ -24,6 +24,7 @@ settings as the one-element JSON string array ``settings``), ``manifest.json``, 
 from __future__ import annotations
 
 import math
+import os
 import sys
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
@@ -48,6 +49,9 @@ from corruptions.dataset import CorruptedDataset, DatasetView, FromDiskCorrupted
 from corruptions.materialize import ids_sha256
 from corruptions.metrics import check_reference, load_reference, robustness_summary
 from corruptions.outputs import format_table, write_outputs
+from corruptions.threads import ENV as THREADS_ENV
+from corruptions.threads import parse_override
+from corruptions.threads import plan as plan_threads
 from repsep.engine.precision import check_precision
 from repsep.errors import UserError
 
@@ -113,6 +117,7 @@ def check_options(cfg: SweepConfig) -> None:
     for option, value in (("--seed", cfg.base_seed), ("--subset-seed", cfg.subset_seed)):
         if not 0 <= value <= MAX_SEED:
             raise UserError(f"{option} {value}: must be between 0 and 2**63 - 1")
+    parse_override(os.environ.get(THREADS_ENV))  # REPSEP_CORRUPT_THREADS: a count or 'torch'
 
 
 def is_batched(backend: CorruptionBackend) -> bool:
@@ -146,9 +151,12 @@ class Sweep:
                             f"got --backend {cfg.backend}" + (" --from-disk" if cfg.from_disk else ""))
         # resolved: the path of the cells a batched backend produces (the others always run in workers)
         self.corrupt_on = "model" if batched and cfg.corrupt_on != "workers" else "workers"
+        # corruption threads in this process (workers take 1 each): corruptions.threads, decided once per sweep
+        where = "device" if self.corrupt_on == "model" and self.device.type != "cpu" else "process"
+        self.threads, self.threads_reason = plan_threads(where)
 
     def backend(self, cell: tuple[str, int]) -> CorruptionBackend:
-        """The backend that corrupts ``cell`` (glass_blur/spatter have no torch port: the reference backend)."""
+        """The backend that corrupts ``cell`` (the reference backend for a corruption the chosen one has no port of)."""
         backend = backend_for(self.backends[self.cfg.backend], cell[0])
         return self.backends.setdefault(backend.name, backend)
 
@@ -180,7 +188,7 @@ class Sweep:
             ds = FromDiskCorrupted(self.base, self.tree[0], corruption, severity, self.indices)
         else:
             ds = CorruptedDataset(self.base, corruption, severity, self.backend(cell), self.cfg.base_seed,
-                                  self.indices)
+                                  self.indices, threads=self.threads)
         ds.transform = transform
         return ds
 
@@ -310,7 +318,8 @@ def run_sweep(cfg: SweepConfig, out: str | Path, *, overwrite: bool = False, pro
                 + (f", subset seed {cfg.subset_seed}" if settings["subset_seed"] is not None else "") + "), "
                 f"{len(cells)} cells ({len(done)} reused), backend {cfg.backend}"
                 + (f" from disk {cfg.from_disk}" if cfg.from_disk else "") + f", corrupt-on {sweep.corrupt_on}, "
-                f"batch {cfg.corrupt_batch}, inference {_describe(settings['inference'])}, precision "
+                f"batch {cfg.corrupt_batch}, corruption threads {sweep.threads or 'unchanged'} "
+                f"({sweep.threads_reason}), inference {_describe(settings['inference'])}, precision "
                 f"{settings['precision']}, weights {cfg.model} "
                 f"(sha256 {model_sha[:12]}, {params / 1e6:.2f} M params) -> {out}")
         _evaluate_cells(cfg, sweep, net, inference, cells, done, folder, keys, device, progress, norm)
@@ -364,7 +373,7 @@ def _evaluate_cells(cfg: SweepConfig, sweep: Sweep, model, inference: dict[str, 
         if sweep.on_model(cell):
             evaluate_cell(model, clean, evaluator, transform, device=device, batch_size=cfg.corrupt_batch,
                           backend=None if cell == CLEAN else sweep.backend(cell), corruption=cell[0],
-                          severity=cell[1], base_seed=cfg.base_seed, progress=shown,
+                          severity=cell[1], base_seed=cfg.base_seed, progress=shown, threads=sweep.threads,
                           **predict_kwargs)
         else:
             evaluate_dataset(model, sweep.dataset(cell, transform), evaluator, device=device,

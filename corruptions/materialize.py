@@ -31,6 +31,8 @@ from corruptions.backends import CorruptionBackend, backend_for
 from corruptions.cells import discard_when_nothing_done
 from corruptions.dataset import dataset_root, materialized_relpath
 from corruptions.suite import image_seed
+from corruptions.threads import configure_worker, corruption_threads, in_worker
+from corruptions.threads import plan as plan_threads
 from repsep.comparability import first_difference
 from repsep.errors import UserError
 from repsep.io import atomic_save
@@ -85,6 +87,7 @@ class _ImageJobs(Dataset):
         self.base, self.out, self.cells, self.backend, self.base_seed = base, out, list(cells), backend, base_seed
         self.root = dataset_root(base)
         self.done = done
+        self.threads: int | None = None  # in this process (workers=0): corruptions.threads.plan("process")
 
     def __len__(self) -> int:
         return len(self.base)
@@ -94,10 +97,13 @@ class _ImageJobs(Dataset):
         todo = [(c, s) for c, s in self.cells if f"{c}/{s}/{rel.as_posix()}" not in self.done]
         digests = {}
         if todo:
+            if in_worker():
+                configure_worker()  # one thread per DataLoader worker (torch and OpenCV)
             sample = self.base.load(index)
             for c, s in todo:
                 seed = image_seed(sample["id"], c, s, self.base_seed)
-                image = backend_for(self.backend, c).corrupt(sample["image"], c, s, seed)
+                with corruption_threads(None if in_worker() else self.threads):
+                    image = backend_for(self.backend, c).corrupt(sample["image"], c, s, seed)
                 key = f"{c}/{s}/{rel.as_posix()}"
                 try:
                     digests[key] = write_png(self.out / key, image)
@@ -130,6 +136,8 @@ def _fill(owned: OwnedFolder, base, cells: list[tuple[str, int]], backend: Corru
     owned.write_json(SETTINGS, settings)  # identity first; cells are added when they are complete
     done = frozenset(k for k, v in owned.files.items() if v != PENDING and (owned.path / k).is_file())
     jobs = _ImageJobs(base, owned.path, cells, backend, settings["base_seed"], done)
+    if workers == 0:
+        jobs.threads = plan_threads("process", ranks=1)[0]
     loader = DataLoader(jobs, batch_size=None, shuffle=False, num_workers=workers)
     counts = {"written": 0, "skipped": 0}
     pending: dict[str, str] = {}

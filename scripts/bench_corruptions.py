@@ -3,6 +3,13 @@
     .venv/bin/python scripts/bench_corruptions.py                       # all 19 x 5 at 1024x2048, 2 images
     .venv/bin/python scripts/bench_corruptions.py --corruptions fog,zoom_blur --severities 3 --images 1
     .venv/bin/python scripts/bench_corruptions.py --size 512x1024 --devices cpu,cuda --json bench.json
+    .venv/bin/python scripts/bench_corruptions.py --suite cityscapes-c --severities 3 --images 1 --size 512x512 \
+        --busy --threads auto                                          # another 2-thread torch process runs
+
+--busy starts a second process (2 torch threads multiplying 512x512 matrices in a loop) before the warm-up and stops
+it at the end, so both backends are timed while the cores are busy, as in a CPU sweep where the model shares them.
+--threads auto uses the count a sweep would choose for its own process (corruptions.threads.plan("process"));
+REPSEP_CORRUPT_THREADS overrides it there too. The load average (1, 5, 15 min) is printed before and after.
 
 Both backends corrupt the same SynthCity images (rendered at --size) with the same seeds. The reference runs image
 by image; the torch backend gets the whole batch on each device (CPU, and CUDA when asked and present). Each
@@ -15,6 +22,9 @@ times / sum of torch times) and over everything (fallbacks included, where torch
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -28,6 +38,31 @@ def synthcity_images(n: int, size: tuple[int, int], seed: int = 0) -> np.ndarray
     return np.stack([render_scene(image_rng(seed, "val", i), size)[0] for i in range(n)])
 
 
+BUSY = """
+import sys, torch
+torch.set_num_threads(2)
+a = torch.randn(512, 512)
+b = a @ a
+print("busy", flush=True)
+while True:
+    b = a @ a
+"""
+
+
+def start_busy() -> subprocess.Popen:
+    """A second process keeping 2 cores busy (torch matmul loop, 2 intra-op threads); returns once it runs."""
+    proc = subprocess.Popen([sys.executable, "-c", BUSY], stdout=subprocess.PIPE, text=True)
+    if proc.stdout.readline().strip() != "busy":
+        proc.kill()
+        raise SystemExit("error: the --busy process did not start")
+    return proc
+
+
+def load_text() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"load average {one:.2f}, {five:.2f}, {fifteen:.2f}"
+
+
 def _timed(fn, *args) -> float:
     start = time.perf_counter()
     fn(*args)
@@ -35,10 +70,6 @@ def _timed(fn, *args) -> float:
 
 
 def main() -> None:
-    from corruptions.backends import get_backend
-    from corruptions.suite import ALL_CORRUPTIONS, image_seed, parse_severities, resolve_corruptions
-    from repsep.io import atomic_write_json
-
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--corruptions", default=None, help="comma-separated names (default: every corruption)")
     parser.add_argument("--suite", default="all", help="named suite when --corruptions is not given: all, "
@@ -47,12 +78,38 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=2, help="images per cell (the torch batch size)")
     parser.add_argument("--size", default="1024x2048", help="HxW of the rendered images")
     parser.add_argument("--devices", default="cpu", help="torch devices, e.g. cpu or cpu,cuda (cuda skipped if absent)")
-    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's choice)")
+    parser.add_argument("--threads", default=None, help="torch/OpenCV threads: a count, or auto (what a sweep "
+                                                         "chooses, corruptions.threads); default: torch's choice")
+    parser.add_argument("--busy", action="store_true", help="time while another 2-thread torch process runs")
     parser.add_argument("--json", default=None, help="also write the rows and totals to this JSON file")
     args = parser.parse_args()
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    busy = start_busy() if args.busy else None
+    try:
+        run(args, busy is not None)
+    finally:
+        if busy is not None:
+            busy.kill()
+            busy.wait()
+
+
+def run(args, busy: bool) -> None:
+    from corruptions.backends import get_backend
+    from corruptions.suite import ALL_CORRUPTIONS, image_seed, parse_severities, resolve_corruptions
+    from corruptions.threads import plan
+    from repsep.io import atomic_write_json
+
+    load_before = load_text()
+    if args.threads == "auto":
+        threads, reason = plan("process", ranks=1)
+        print(f"threads auto: {threads} ({reason})")
+    else:
+        threads = int(args.threads) if args.threads else None
+    if threads:
+        import cv2
+
+        torch.set_num_threads(threads)
+        cv2.setNumThreads(threads)
     names = resolve_corruptions(args.suite, args.corruptions)
     severities = parse_severities(args.severities)
     h, w = (int(v) for v in args.size.lower().split("x"))
@@ -71,7 +128,8 @@ def main() -> None:
         if device.startswith("cuda"):
             torch.cuda.synchronize()
 
-    print(f"seconds per image, {len(images)} SynthCity images of {h}x{w}; torch threads {torch.get_num_threads()}")
+    print(f"seconds per image, {len(images)} SynthCity images of {h}x{w}; torch threads {torch.get_num_threads()}"
+          + ("; another 2-thread torch process running (--busy)" if busy else "") + f"; {load_before}")
     header = ["corruption", "sev", "backend", "reference"] + [f"torch {d}" for d in devices] + [
         f"ratio {d}" for d in devices]
     print("| " + " | ".join(header) + " |")
@@ -106,9 +164,12 @@ def main() -> None:
             print(f"whole suite ({scope}: {len({r['corruption'] for r in chosen})} corruptions x "
                   f"{len(severities)} severities), torch {d}: reference {ref_sum:.2f} s vs torch {t_sum:.2f} s "
                   f"per image -> {ref_sum / t_sum:.1f}x")
+    load_after = load_text()
+    print(f"before: {load_before}; after: {load_after}")
     if args.json:
         atomic_write_json(args.json, {"size": [h, w], "images": len(images), "devices": devices,
-                                      "threads": torch.get_num_threads(), "rows": rows, "totals": totals,
+                                      "threads": torch.get_num_threads(), "busy": busy, "rows": rows,
+                                      "totals": totals, "load_before": load_before, "load_after": load_after,
                                       "corruptions_known": list(ALL_CORRUPTIONS)})
 
 

@@ -17,6 +17,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+Gens = list[torch.Generator]  # one generator per image of a batch
+
+
+def unit(x: torch.Tensor) -> torch.Tensor:
+    """uint8 -> float32 in [0, 1] (a new tensor, safe to modify in place)."""
+    return x.float().div_(255)
+
 
 # ---------------------------------------------------------------- random draws, one generator per image
 def generators(seeds: Sequence[int], device: torch.device) -> list[torch.Generator]:
