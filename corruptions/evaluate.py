@@ -53,6 +53,7 @@ from corruptions.dataset import CorruptedDataset, DatasetView, FromDiskCorrupted
 from corruptions.materialize import ids_sha256
 from corruptions.metrics import check_reference, load_reference, robustness_summary
 from corruptions.suite import group_of
+from repsep.engine import nodes
 from repsep.errors import UserError
 from repsep.io import dumps_json, npz_bytes
 
@@ -207,14 +208,10 @@ def _say(message: str) -> None:
     print(message, flush=True)
 
 
-def run_sweep(cfg: SweepConfig, out: str | Path, *, overwrite: bool = False, progress: bool | None = None,
-              log: Callable[[str], None] = _say) -> dict[str, Any] | None:
-    """Evaluate clean + every cell of ``cfg``, write the outputs into ``out`` (rank 0) and return the result.
-
-    Everything is checked before the first cell: options, model, dataset (scanned), the output folder (owned,
-    cells fitting these settings unless ``overwrite``) and a ``--from-disk`` tree. Returns the
-    ``robustness.json`` dict on rank 0 and None on other ranks.
-    """
+def _prepare(cfg: SweepConfig, out: Path, device: torch.device, progress: bool | None,
+             log: Callable[[str], None]) -> tuple:
+    """Load and check every input of the sweep (on each rank): the model, dataset (scanned), image subset,
+    ``--from-disk`` tree and ``--reference-results`` (rank 0); the settings block and each cell's key."""
     from corruptions.backends.reference import MIN_SIDE
     from corruptions.materialize import check_tree, open_tree
     from repsep.data import open_dataset
@@ -224,15 +221,9 @@ def run_sweep(cfg: SweepConfig, out: str | Path, *, overwrite: bool = False, pro
     from repsep.engine.checkpoint import load_model
     from repsep.engine.inference import resolve_settings
     from repsep.manifest import sha256_file
-    from repsep.ownership import OwnedFolder, remove_stale_temporaries, replace_result
 
-    out = Path(out)
-    if not cfg.corruptions:
-        raise UserError("--corruptions: nothing to evaluate")
-    check_options(cfg)
-    reference = load_reference(cfg.reference_results) if cfg.reference_results else None
-    device = dist.init_from_env()
     main = dist.is_main()
+    reference = load_reference(cfg.reference_results) if main and cfg.reference_results else None
     loaded = load_model(cfg.model, map_location=device)
     model_sha = sha256_file(cfg.model)
     spec = cfg.data or loaded.dataset_spec
@@ -263,6 +254,30 @@ def run_sweep(cfg: SweepConfig, out: str | Path, *, overwrite: bool = False, pro
         for line in check_reference(reference, settings, f"this sweep ({out})", allow_mismatch=cfg.allow_mismatch):
             print(f"warning: --reference-results: {line}", file=sys.stderr)
     inputs = [p for p in (cfg.model, cfg.from_disk, cfg.reference_results) if p is not None] + [dataset_root(base)]
+    return reference, loaded, model_sha, spec, base, inference, ids, cells, sweep, settings, keys, inputs
+
+
+def run_sweep(cfg: SweepConfig, out: str | Path, *, overwrite: bool = False, progress: bool | None = None,
+              log: Callable[[str], None] = _say) -> dict[str, Any] | None:
+    """Evaluate clean + every cell of ``cfg``, write the outputs into ``out`` (rank 0) and return the result.
+
+    Everything is checked before the first cell: options, model, dataset (scanned), the output folder (owned,
+    cells fitting these settings unless ``overwrite``) and a ``--from-disk`` tree. Returns the
+    ``robustness.json`` dict on rank 0 and None on other ranks.
+    """
+    from repsep.engine import distributed as dist
+    from repsep.ownership import OwnedFolder, remove_stale_temporaries, replace_result
+
+    out = Path(out)
+    if not cfg.corruptions:
+        raise UserError("--corruptions: nothing to evaluate")
+    check_options(cfg)
+    device = dist.init_from_env()
+    main = dist.is_main()
+    with nodes.together():  # an input one node cannot read stops every rank with its error line, none waits
+        (reference, loaded, model_sha, spec, base, inference, ids, cells, sweep, settings, keys,
+         inputs) = _prepare(cfg, out, device, progress, log)
+    nodes.check_same_inputs(settings, "model, dataset and --from-disk tree")  # the same cells on every node
 
     folder = None
     context: Any = nullcontext(None)
@@ -289,6 +304,9 @@ def run_sweep(cfg: SweepConfig, out: str | Path, *, overwrite: bool = False, pro
         raise UserError(problem)
     with context as staging:
         folder = staging if isinstance(staging, OwnedFolder) else folder
+        if main:
+            nodes.remove_probes(folder)  # a killed multi-node run's leftover
+        nodes.check_shared_folder(folder, out)  # every node must see the cells rank 0 writes (resume)
         done = dist.broadcast_object(plan(folder, keys) if main else None)
         params = sum(p.numel() for p in loaded.model.parameters())
         if main:
@@ -398,6 +416,7 @@ def _write_outputs(folder, cfg: SweepConfig, result: dict[str, Any], scores: dic
     manifest = build_manifest(KIND, seeds={"base_seed": cfg.base_seed}, config=asdict(cfg), inputs={
         "model": str(cfg.model), "model_sha256": model_sha, "dataset": spec, "split": cfg.split,
         "settings": result["settings"]})
+    manifest["launch"] = nodes.launch()  # processes and nodes (torchrun); the numbers do not depend on them
     write_bytes(folder, "manifest.json", dumps_json(manifest).encode())
 
 
