@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import suppress
 from pathlib import Path
 
 import pytest
@@ -19,15 +20,15 @@ TIMEOUT_S = 600.0
 OUTPUTS = ("robustness.json", "robustness.csv", "robustness.md", "per_image.npz")
 
 
-def make_inputs(folder: Path, seed: int = 0) -> Path:
-    """A SynthCity folder ``folder/data`` (1 train / 4 val, 32x64) and an untrained tiny baseline ViT for it,
-    ``folder/model.pt`` (weights drawn with ``seed``); returns the model's path."""
+def make_inputs(folder: Path, seed: int = 0, data: Path | None = None) -> Path:
+    """A SynthCity folder ``data`` (default ``folder/data``; 1 train / 4 val, 32x64, made if missing) and an
+    untrained tiny baseline ViT for it, ``folder/model.pt`` (weights drawn with ``seed``); returns the model's path."""
     from repsep.data.labels import CITYSCAPES
     from repsep.data.synthcity import generate
     from repsep.engine.checkpoint import export_model
     from repsep.models import build_model, model_config
 
-    data = folder / "data"
+    data = data or folder / "data"
     if not data.exists():
         generate(data, 1, 4, size=(32, 64), seed=0, workers=1)
     torch.manual_seed(seed)
@@ -72,15 +73,18 @@ class Nodes:
             pytest.fail(f"the two nodes did not end in {timeout:.0f} s: {self.log(0)[-1500:]}")
 
     def kill(self, rank: int) -> None:
-        """SIGKILL node ``rank`` (its torchrun agent and worker: the node is gone) and reap it."""
-        os.killpg(self.procs[rank].pid, signal.SIGKILL)
+        """SIGKILL node ``rank``: its torchrun agent and every descendant (torchrun starts each worker in a session
+        of its own, so killing the agent's process group would leave the worker running); reaps the agent."""
+        root = self.procs[rank].pid
+        for pid in [*_descendants(root), root]:
+            with suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
         self.procs[rank].wait(timeout=60)
 
     def kill_all(self) -> None:
-        for p in self.procs:
+        for rank, p in enumerate(self.procs):
             if p.poll() is None:
-                os.killpg(p.pid, signal.SIGKILL)
-                p.wait(timeout=60)
+                self.kill(rank)
 
     def wait_for(self, ready, timeout: float = TIMEOUT_S) -> None:
         """Poll ``ready()`` every 20 ms; fails (killing both) if a node ends first or time runs out."""
@@ -92,6 +96,19 @@ class Nodes:
                 log = self.log(ended[0] if ended else 0)[-1500:]
                 pytest.fail(f"nodes {ended} ended before the point waited for (or time ran out): {log}")
             time.sleep(0.02)
+
+
+def _descendants(root: int) -> list[int]:
+    """Every descendant process of ``root`` (from /proc/PID/task/*/children)."""
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        with suppress(OSError):
+            for task in Path(f"/proc/{pid}/task").iterdir():
+                children = [int(c) for c in (task / "children").read_text().split()]
+                found += children
+                todo += children
+    return found
 
 
 def outputs(out: Path) -> dict[str, bytes]:

@@ -4,6 +4,7 @@ gives, and a sweep whose node 1 was killed resumes from the cells already finish
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -57,6 +58,7 @@ def test_two_nodes_equal_one_process(setup):
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs /proc to find the torchrun workers")
 def test_killed_node_resumes_from_finished_cells(setup):
     tmp, argv = setup
     out = tmp / "killed"

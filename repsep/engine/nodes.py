@@ -94,7 +94,7 @@ def check_same_inputs(settings: Mapping[str, Any], what: str) -> None:
 
     gathered = dist.all_gather_object((dict(settings), host()))
     hosts = [h for _, h in gathered]
-    fields = sorted(set().union(*(s for s, _ in gathered)))
+    fields = list(gathered[0][0]) + sorted(set().union(*(s for s, _ in gathered)) - set(gathered[0][0]))
     for rank, (theirs, _) in enumerate(gathered[1:], start=1):
         found = differences(theirs, gathered[0][0], fields)
         if found:
