@@ -52,6 +52,7 @@ from corruptions.outputs import format_table, write_outputs
 from corruptions.threads import ENV as THREADS_ENV
 from corruptions.threads import parse_override
 from corruptions.threads import plan as plan_threads
+from repsep.engine import nodes
 from repsep.engine.precision import check_precision
 from repsep.errors import UserError
 
@@ -216,18 +217,10 @@ def _say(message: str) -> None:
     print(message, flush=True)
 
 
-def run_sweep(cfg: SweepConfig, out: str | Path, *, overwrite: bool = False, progress: bool | None = None,
-              log: Callable[[str], None] = _say, module: ModuleModel | None = None) -> dict[str, Any] | None:
-    """Evaluate clean + every cell of ``cfg``, write the outputs into ``out`` (rank 0) and return the result.
-
-    The model is the export at ``cfg.model``, or ``module`` when given (an in-memory model built by
-    :func:`corruptions.module_model.module_model`; ``cfg.model`` is then only its label, ``cfg.data`` is required, and
-    the settings block's ``model_sha256`` is the module's identity, see :func:`corruptions.module_model.module_sha256`).
-
-    Everything is checked before the first cell: options, model, dataset (scanned), the output folder (owned,
-    cells fitting these settings unless ``overwrite``) and a ``--from-disk`` tree. Returns the
-    ``robustness.json`` dict on rank 0 and None on other ranks.
-    """
+def _prepare(cfg: SweepConfig, out: Path, device: torch.device, progress: bool | None,
+             log: Callable[[str], None], module: ModuleModel | None) -> tuple:
+    """Load and check every input of the sweep (on each rank): the model, dataset (scanned), image subset,
+    ``--from-disk`` tree and ``--reference-results`` (rank 0); the settings block and each cell's key."""
     from corruptions.backends.reference import MIN_SIDE
     from corruptions.materialize import check_tree, open_tree
     from repsep.data import open_dataset
@@ -237,15 +230,9 @@ def run_sweep(cfg: SweepConfig, out: str | Path, *, overwrite: bool = False, pro
     from repsep.engine.checkpoint import load_model
     from repsep.engine.inference import resolve_settings
     from repsep.manifest import sha256_file
-    from repsep.ownership import OwnedFolder, remove_stale_temporaries, replace_result
 
-    out = Path(out)
-    if not cfg.corruptions:
-        raise UserError("--corruptions: nothing to evaluate")
-    check_options(cfg)
-    reference = load_reference(cfg.reference_results) if cfg.reference_results else None
-    device = dist.init_from_env()
     main = dist.is_main()
+    reference = load_reference(cfg.reference_results) if main and cfg.reference_results else None
     if module is None:
         loaded = load_model(cfg.model, map_location=device)
         net, table, train_config, norm = loaded.model, loaded.class_table, loaded.train_config, None
@@ -285,6 +272,34 @@ def run_sweep(cfg: SweepConfig, out: str | Path, *, overwrite: bool = False, pro
             print(f"warning: --reference-results: {line}", file=sys.stderr)
     inputs = [p for p in (cfg.model if module is None else None, cfg.from_disk, cfg.reference_results)
               if p is not None] + [dataset_root(base)]
+    return reference, net, model_sha, spec, base, inference, ids, cells, sweep, settings, keys, inputs, norm
+
+
+def run_sweep(cfg: SweepConfig, out: str | Path, *, overwrite: bool = False, progress: bool | None = None,
+              log: Callable[[str], None] = _say, module: ModuleModel | None = None) -> dict[str, Any] | None:
+    """Evaluate clean + every cell of ``cfg``, write the outputs into ``out`` (rank 0) and return the result.
+
+    The model is the export at ``cfg.model``, or ``module`` when given (an in-memory model built by
+    :func:`corruptions.module_model.module_model`; ``cfg.model`` is then only its label, ``cfg.data`` is required, and
+    the settings block's ``model_sha256`` is the module's identity, see :func:`corruptions.module_model.module_sha256`).
+
+    Everything is checked before the first cell: options, model, dataset (scanned), the output folder (owned,
+    cells fitting these settings unless ``overwrite``) and a ``--from-disk`` tree. Returns the
+    ``robustness.json`` dict on rank 0 and None on other ranks.
+    """
+    from repsep.engine import distributed as dist
+    from repsep.ownership import OwnedFolder, remove_stale_temporaries, replace_result
+
+    out = Path(out)
+    if not cfg.corruptions:
+        raise UserError("--corruptions: nothing to evaluate")
+    check_options(cfg)
+    device = dist.init_from_env()
+    main = dist.is_main()
+    with nodes.together():  # an input one node cannot read stops every rank with its error line, none waits
+        (reference, net, model_sha, spec, base, inference, ids, cells, sweep, settings, keys, inputs,
+         norm) = _prepare(cfg, out, device, progress, log, module)
+    nodes.check_same_inputs(settings, "model, dataset and --from-disk tree")  # the same cells on every node
 
     folder = None
     context: Any = nullcontext(None)
@@ -311,6 +326,9 @@ def run_sweep(cfg: SweepConfig, out: str | Path, *, overwrite: bool = False, pro
         raise UserError(problem)
     with context as staging:
         folder = staging if isinstance(staging, OwnedFolder) else folder
+        if main:
+            nodes.remove_probes(folder)  # a killed multi-node run's leftover
+        nodes.check_shared_folder(folder, out)  # every node must see the cells rank 0 writes (resume)
         done = dist.broadcast_object(plan(folder, keys) if main else None)
         params = sum(p.numel() for p in net.parameters())
         if main:

@@ -51,7 +51,10 @@ def write_outputs(folder, result: dict[str, Any], scores: dict, saved: dict, *, 
         for k, name in enumerate(AREAS):
             arrays[f"{prefix}/{name}"] = areas[:, k]
     write_bytes(folder, "per_image.npz", npz_bytes(arrays))
+    from repsep.engine import nodes
+
     manifest = build_manifest(KIND, seeds={"base_seed": base_seed}, config=config, inputs=inputs)
+    manifest["launch"] = nodes.launch()  # processes and nodes (torchrun); the numbers do not depend on them
     write_bytes(folder, "manifest.json", dumps_json(manifest).encode())
 
 

@@ -352,7 +352,7 @@ ROWS = [
     ("analyze-finished", ANALYZE, "analyze_done", "{out}: already holds a finished analyze result"),
     # report
     ("report-missing-folder", ["report", "{ws}/nope", "--out", "{out}"], "none", "{ws}/nope: not a folder"),
-    ("report-not-an-output", ["report", "{cs}", "--out", "{out}"], "none", "{cs}: not a train, eval, corrupt, shift or"),
+    ("report-not-an-output", ["report", "{cs}", "--out", "{out}"], "none", "{cs}: not a train, eval, corrupt, shift"),
     ("report-exists", ["report", "{base}/eval", "--out", "{out}"], "report_exists",
      "--out {out}: already holds a finished report result; pass --overwrite"),
     ("report-resamples", ["report", "{base}/eval", "--out", "{out}", "--resamples", "0"], "none", "--resamples 0"),
