@@ -91,3 +91,16 @@ def test_one_config_trained_twice_with_one_seed_is_two_configurations(tmp_path):
     build_report(folders, tmp_path / "r", resamples=5)
     assert not (tmp_path / "r" / "tables" / "seeds.csv").exists()
     assert [r["configuration"] for r in _csv(tmp_path / "r" / "tables" / "uncertainty.csv")] == ["vit-seed0-b"]
+
+
+def test_training_compute_counts_the_training_heads_per_image():
+    """Training-mode forward GMACs per image: the deployed model's plus the auxiliary heads', batch independent; a
+    decoder with batch norm on 1x1 pooled maps (UperNet's PPM) counts too (training mode needs a batch > 1)."""
+    from repsep.models.profile import model_info, training_gmacs
+    from repsep.models.registry import model_config
+
+    aux = model_config("baseline_vit", size="tiny", aux_head=True)
+    plain = model_config("baseline_vit", size="tiny")
+    assert training_gmacs(plain, (64, 128)) == pytest.approx(model_info(plain, (64, 128))["gmacs"]["total"])
+    assert training_gmacs(aux, (64, 128)) > model_info(aux, (64, 128))["gmacs"]["total"]
+    assert training_gmacs(model_config("upernet_vit", size="tiny"), (64, 128)) > 0
