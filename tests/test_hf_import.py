@@ -139,15 +139,15 @@ def test_hf_layer_names_in_depth_order():
 
 
 def test_imported_models_stay_out_of_the_ablation_ladder():
-    """An imported model has no pathway/SASM/DCA switches: the report's ablation table does not call it a
-    'baseline' step."""
+    """An imported model is on no rung of the single-factor ladder: the report's ablation table does not call it
+    the 'baseline' rung (its config has none of the ladder's switches), while the matched control is."""
     import dataclasses
 
-    from analysis.report.reader import ModelEntry
+    from analysis.report.tables_main import rung_of
     from repsep.models.importers.hf_load import HFModelConfig
+    from repsep.models.registry import model_config
 
     cfg = HFModelConfig(name="hf_segformer", architecture="SegformerForSemanticSegmentation", backbone="hf:segformer",
                         num_classes=19)
-    entry = ModelEntry("seg", "sha256:x", model_config=dataclasses.asdict(cfg))
-    assert entry.switches is None and entry.step == "?"
-    assert ModelEntry("vit", "k", model_config={"pathway": False, "sasm": False, "dca": False}).step == "baseline"
+    assert rung_of(dataclasses.asdict(cfg)) is None
+    assert rung_of(dataclasses.asdict(model_config("baseline_vit", size="tiny"))) == "baseline"

@@ -24,6 +24,7 @@ from analysis.report.reader import ModelEntry, finite
 from analysis.seed_bootstrap import seed_mean_sd
 from analysis.tables import Column, Table
 from analysis.training_curves import fitted_change, last_fifth_change
+from repsep.errors import UserError
 
 NOT_CONFIGURATION = ("seed", "data.num_workers", "schedule.ckpt_interval", "schedule.log_interval")
 """Training-config fields in which runs of one configuration may differ."""
@@ -68,7 +69,8 @@ def _train_config(entry: ModelEntry) -> dict[str, Any] | None:
     from repsep.engine.checkpoint import load_model
 
     config = load_model(ckpt).train_config
-    return json.loads(json.dumps(config)) if config else None
+    # only a repsep-bench training config says what was trained (an imported model's is not one)
+    return json.loads(json.dumps(config)) if config and "model" in config else None
 
 
 def _without(config: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
@@ -122,12 +124,15 @@ def training_pmacs(group: SeedGroup) -> float | None:
     """Training compute of one run (10^15 multiply-adds): training-mode forward GMACs at the crop x
     :data:`TRAINING_PASSES` x batch size x accumulation steps x iterations; None without a training config."""
     cfg = group.train_config
-    if not cfg:
+    if not cfg or "model" not in cfg:  # none, or not a repsep-bench training (an imported model)
         return None
     from repsep.config import config_from_dict
     from repsep.models.profile import training_gmacs
 
-    train = config_from_dict(cfg, f"{group.name}: train config")
+    try:
+        train = config_from_dict(cfg, f"{group.name}: train config")
+    except UserError:  # a config this code cannot rebuild (e.g. written by another tool): no figure
+        return None
     crop = tuple(int(v) for v in train.data.crop)
     per_image = training_gmacs(train.model, crop)  # type: ignore[arg-type]
     images = train.data.batch_size * train.accum_steps * train.schedule.iters
