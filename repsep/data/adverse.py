@@ -20,19 +20,13 @@ from pathlib import Path
 
 import numpy as np
 
-from repsep.data.base import SegmentationDataset, Transform, invalid_values, list_files, name_index
-from repsep.data.labels import CITYSCAPES, LABELID_TO_TRAINID, MAX_CITYSCAPES_LABELID
+from repsep.data.base import SegmentationDataset, Transform, list_files, name_index
+from repsep.data.cityscapes import decode_cityscapes_label
+from repsep.data.labels import CITYSCAPES
 from repsep.errors import UserError
 
 ACDC_CONDITIONS = ("fog", "night", "rain", "snow")
 FOGGY_BETAS = ("0.005", "0.01", "0.02")
-
-_VALID_TRAINIDS = np.zeros(256, dtype=bool)
-_VALID_TRAINIDS[: CITYSCAPES.num_classes] = True
-_VALID_TRAINIDS[CITYSCAPES.ignore_index] = True
-_VALID_LABELIDS = np.zeros(256, dtype=bool)
-_VALID_LABELIDS[: MAX_CITYSCAPES_LABELID + 1] = True
-
 
 def split_option(spec: str, choices: tuple[str, ...]) -> tuple[str, str | None]:
     """``kind:PATH[:OPTION]`` -> (PATH, OPTION or None); OPTION is taken only when it is one of ``choices`` (so a
@@ -52,15 +46,7 @@ class CityscapesLabelled(SegmentationDataset):
     trainids_suffix = "labelTrainIds.png"
 
     def decode_label(self, raw: np.ndarray, path: Path) -> np.ndarray:
-        if path.name.lower().endswith(self.trainids_suffix.lower()):
-            bad = invalid_values(raw, _VALID_TRAINIDS)
-            if bad:
-                raise UserError(f"{path}: values {bad[:8]} are not Cityscapes trainIds (0..18, 255 = ignore)")
-            return raw.astype(np.int64)
-        bad = invalid_values(raw, _VALID_LABELIDS)
-        if bad:
-            raise UserError(f"{path}: values {bad[:8]} are not Cityscapes labelIds (0..{MAX_CITYSCAPES_LABELID})")
-        return LABELID_TO_TRAINID[raw].astype(np.int64)
+        return decode_cityscapes_label(raw, path, self.trainids_suffix)
 
 
 def _pair_labels(images: list[Path], image_suffix: str, gt_folder, label_suffixes: tuple[str, str]

@@ -50,12 +50,18 @@ class CityscapesDataset(SegmentationDataset):
                          split=split, transform=transform)
 
     def decode_label(self, raw: np.ndarray, path: Path) -> np.ndarray:
-        if path.name.lower().endswith(TRAINIDS_SUFFIX.lower()):
-            bad = invalid_values(raw, _VALID_TRAINIDS)
-            if bad:
-                raise UserError(f"{path}: values {bad[:8]} are not Cityscapes trainIds (0..18, 255 = ignore)")
-            return raw.astype(np.int64)
-        bad = invalid_values(raw, _VALID_LABELIDS)
+        return decode_cityscapes_label(raw, path, TRAINIDS_SUFFIX)
+
+
+def decode_cityscapes_label(raw: np.ndarray, path: Path, trainids_suffix: str) -> np.ndarray:
+    """int64 trainIds of a Cityscapes-labelled PNG: a file ending in ``trainids_suffix`` holds trainIds (checked),
+    any other labelIds (checked, then mapped with the official table); a value outside the table is a UserError."""
+    if path.name.lower().endswith(trainids_suffix.lower()):
+        bad = invalid_values(raw, _VALID_TRAINIDS)
         if bad:
-            raise UserError(f"{path}: values {bad[:8]} are not Cityscapes labelIds (0..{MAX_CITYSCAPES_LABELID})")
-        return LABELID_TO_TRAINID[raw].astype(np.int64)
+            raise UserError(f"{path}: values {bad[:8]} are not Cityscapes trainIds (0..18, 255 = ignore)")
+        return raw.astype(np.int64)
+    bad = invalid_values(raw, _VALID_LABELIDS)
+    if bad:
+        raise UserError(f"{path}: values {bad[:8]} are not Cityscapes labelIds (0..{MAX_CITYSCAPES_LABELID})")
+    return LABELID_TO_TRAINID[raw].astype(np.int64)

@@ -13,7 +13,6 @@ config, loads the weights strictly and wraps it in :class:`~repsep.models.import
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from typing import Any
 import torch
 
 from repsep.errors import UserError
+from repsep.manifest import sha256_file
 from repsep.models.importers.hf_adapter import QUERY, SUPPORTED
 from repsep.models.importers.hf_load import HF_FORMAT, HFModelConfig
 
@@ -32,14 +32,6 @@ DEFAULT_NORM = {"BeitForSemanticSegmentation": _HALF, "DPTForSemanticSegmentatio
                 "Data2VecVisionForSemanticSegmentation": _HALF}
 """The image processors' default mean/std (0-1) where the folder has no preprocessor_config.json; others: ImageNet."""
 _AUX_PREFIXES = ("auxiliary_head.",)
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -231,7 +223,7 @@ def import_hf(folder: str | Path, out: str | Path, dataset: str | None = None, l
     spec = data_spec or _SPEC[dataset]
     files = sorted(p.name for p in folder.iterdir() if p.is_file() and p.suffix in (".json", ".safetensors", ".bin"))
     record = {"format": HF_FORMAT, "folder": str(folder), "architecture": arch, "config": _deployed_config(config),
-              "files": {n: _sha256(folder / n) for n in files}, "mean": pre["mean"], "std": pre["std"],
+              "files": {n: sha256_file(folder / n) for n in files}, "mean": pre["mean"], "std": pre["std"],
               "color": "RGB", "preprocessor": pre, "id2label": labels, "label_map": mapping,
               "unused_keys": unused, "task_inputs": tokens, "transformers_version": _version()}
     inner = (config.get("backbone_config") or {}).get("model_type")

@@ -11,7 +11,6 @@ keys (:mod:`.mmseg_keys`), and checks that every weight of the deployed model is
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import math
 import re
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ from typing import Any
 import torch
 
 from repsep.errors import UserError
+from repsep.manifest import sha256_file
 from repsep.models.backbones import default_taps
 from repsep.models.baselines import BASELINES
 from repsep.models.config import ModelConfig
@@ -46,14 +46,6 @@ class Imported:
     unused: list[str]
     sources: dict[str, str] = field(default_factory=dict)
     file_sha256: str = ""
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -223,7 +215,7 @@ def import_mmseg(path: str | Path, arch: str, crop: tuple[int, int] | None = Non
     model.set_input_normalisation(mean, std, IMAGENET_MEAN, IMAGENET_STD)
     classes = (meta.get("dataset_meta") or {}).get("classes")
     return Imported(model=model, config=cfg, classes=tuple(classes) if classes else None, mean=tuple(mean),
-                    std=tuple(std), unused=sorted(unused), sources=sources, file_sha256=_sha256(path))
+                    std=tuple(std), unused=sorted(unused), sources=sources, file_sha256=sha256_file(path))
 
 
 def _mean_std(text: str) -> tuple[tuple[float, ...], tuple[float, ...]] | None:
