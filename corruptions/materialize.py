@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -31,7 +32,8 @@ from corruptions.backends import CorruptionBackend, backend_for
 from corruptions.cells import discard_when_nothing_done
 from corruptions.dataset import dataset_root, materialized_relpath
 from corruptions.suite import image_seed
-from corruptions.threads import configure_worker, corruption_threads, in_worker
+from corruptions.threads import ENV as THREADS_ENV
+from corruptions.threads import configure_worker, corruption_threads, in_worker, parse_override
 from corruptions.threads import plan as plan_threads
 from repsep.comparability import first_difference
 from repsep.errors import UserError
@@ -186,6 +188,7 @@ def materialize(base, corruptions: Sequence[str], severities: Sequence[int], out
         ``{"written": files written now, "skipped": files that already existed}``.
     """
     out = Path(out)
+    parse_override(os.environ.get(THREADS_ENV))  # a bad REPSEP_CORRUPT_THREADS is one line before any work
     inputs = [dataset_root(base)]
     remove_stale_temporaries(out, KIND)  # only this command's own, named after a file its marker lists
     owned = OwnedFolder.claim(out, KIND, overwrite=overwrite, resume=True, inputs=inputs, create=False)

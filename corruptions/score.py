@@ -36,19 +36,15 @@ from PIL import Image, UnidentifiedImageError
 
 from corruptions.cells import CLEAN
 from corruptions.dataset import dataset_root, materialized_relpath
-from corruptions.evaluate import MAX_SEED
 from corruptions.materialize import ids_sha256
 from corruptions.metrics import check_reference, load_reference, robustness_summary
 from corruptions.outputs import KIND, write_outputs
+from corruptions.sweep_config import MAX_SEED, as_int_list
 from repsep.errors import UserError
 
 PRED_MODES = ("L", "P")
 BACKEND = "predictions"
 LAYOUT = "PRED/clean/<rel>.png and PRED/<corruption>/<severity>/<rel>.png (<rel>: the image's path in the dataset)"
-
-DECLARED_PRECISION = "fp32"
-"""The precision a scored result records (the external tool's cannot be checked; compared like any other)."""
-
 
 @dataclass(frozen=True)
 class ScoreConfig:
@@ -72,6 +68,7 @@ class ScoreConfig:
     stride: tuple[int, int] | None = None
     scales: tuple[float, ...] = (1.0,)
     flip: bool = False
+    precision: str = "fp32"  # the external tool's (declared, recorded, compared like any other setting)
 
 
 def prefix(cell: tuple[str, int]) -> str:
@@ -223,10 +220,10 @@ def score_predictions(cfg: ScoreConfig, out: str | Path, *, overwrite: bool = Fa
             "model_sha256": model_sha, "dataset": cfg.data, "dataset_fingerprint": base.fingerprint(),
             "split": cfg.split, "image_ids_sha256": ids_sha256(ids), "num_images": len(ids),
             "subset_seed": None if len(ids) == len(base) else cfg.subset_seed,
-            "inference": {"mode": inference["mode"], "crop": _list(inference["crop"]),
-                          "stride": _list(inference["stride"]), "scales": [float(s) for s in inference["scales"]],
+            "inference": {"mode": inference["mode"], "crop": as_int_list(inference["crop"]),
+                          "stride": as_int_list(inference["stride"]), "scales": [float(s) for s in inference["scales"]],
                           "flip": bool(inference["flip"])},
-            "precision": DECLARED_PRECISION, "base_seed": base_seed, "severities": list(cfg.severities),
+            "precision": cfg.precision, "base_seed": base_seed, "severities": list(cfg.severities),
             "corruptions": list(cfg.corruptions), "backend": BACKEND,
             "cell_backends": {f"{c}/{s}": backends[c] for c in cfg.corruptions for s in cfg.severities},
         }
@@ -245,14 +242,10 @@ def score_predictions(cfg: ScoreConfig, out: str | Path, *, overwrite: bool = Fa
             model=f"predictions:{pred}", dataset=cfg.data, split=cfg.split, num_images=len(ids),
             corruptions=list(cfg.corruptions), severities=list(cfg.severities), base_seed=base_seed,
             clean_metrics={k: scores[CLEAN][k] for k in ("mIoU", "aAcc", "mAcc")},
-            inference={**settings["inference"], "scale": _list(inference["scale"])},
+            inference={**settings["inference"], "scale": as_int_list(inference["scale"])},
             backend_per_cell={c: {s: f"{BACKEND}:{backends[c]}" for s in cfg.severities} for c in cfg.corruptions},
             corrupt_on=None, prediction_values="label ids" if cfg.label_ids else "train ids", settings=settings)
         write_outputs(folder, result, scores, saved, config=asdict(cfg), base_seed=base_seed, inputs={
             "model": f"predictions:{pred}", "predictions": str(pred), "model_sha256": model_sha,
             "dataset": cfg.data, "split": cfg.split, "settings": settings})
     return result
-
-
-def _list(pair) -> list[int] | None:
-    return None if pair is None else [int(v) for v in pair]

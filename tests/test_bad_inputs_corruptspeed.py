@@ -16,3 +16,12 @@ def test_corrupt_refuses_a_bad_thread_override_before_loading_anything(value, tm
     assert code == 2
     assert err == [f"error: REPSEP_CORRUPT_THREADS={value!r}: must be a thread count >= 1 or 'torch'"]
     assert not (tmp_path / "out").exists()
+
+
+def test_materialize_refuses_a_bad_thread_override_before_writing(tmp_path, monkeypatch, capsys, synthcity_small):
+    monkeypatch.setenv("REPSEP_CORRUPT_THREADS", "0")
+    code = run_cli(["corruptions", "materialize", "--data", f"synthcity:{synthcity_small}", "--corruptions", "fog",
+                    "--severities", "1", "--workers", "1", "--out", str(tmp_path / "tree")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and err == ["error: REPSEP_CORRUPT_THREADS='0': must be a thread count >= 1 or 'torch'"]
+    assert not (tmp_path / "tree").exists()

@@ -54,6 +54,7 @@ def test_bad_study_values(tmp_path):
         ("baseline: baseline", "baseline: nosuch", "baseline: 'nosuch' is not one of the models"),
         ("analyze: {num_images: 4}", "analyze: {num_images: 4, seeds: [7]}", "analyze.seeds"),
         ("data: synthcity", "dataa: synthcity", "unknown key 'dataa'"),
+        ('severities: "1"}', 'severities: "1", corruptions: [fog, smog]}', "corrupt.corruptions: .*smog"),
     ]
     for old, new, expected in cases:
         path = _write(tmp_path, STUDY.replace(old, new))
@@ -72,3 +73,10 @@ def test_the_committed_ladder_study_matches_the_ladder():
     built = [load_config(m.recipe, list(m.overrides)).model for m in rungs]
     expected = [cfg for _, cfg in ladder_configs("tiny", num_classes=19, img_size=(128, 256))]
     assert built == expected
+
+
+def test_corruptions_as_a_yaml_list_become_the_corrupt_option(tmp_path):
+    text = STUDY.replace('severities: "1"}', 'severities: "1", corruptions: [fog, gaussian_noise]}')
+    steps = plan(load_study(_write(tmp_path, text)), tmp_path / "out")
+    argv = next(s.argv for s in steps if s.kind == "corrupt")
+    assert argv[argv.index("--corruptions") + 1] == "fog,gaussian_noise"

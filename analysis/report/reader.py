@@ -117,24 +117,16 @@ class ModelEntry:
         return None if self.train is None else int(load_run_config(self.train.path).schedule.iters)
 
     def has_clean(self) -> bool:
-        return self.eval_ss is not None or self.corrupt is not None or self._shift_clean() is not None
+        return self.eval_ss is not None or self.corrupt is not None
 
     def clean_miou(self) -> float | None:
-        """Single-scale clean mIoU (%) of eval, else corrupt, else shift; None when not evaluated or undefined."""
+        """Single-scale clean mIoU (%) of eval, else corrupt (whose settings the comparability checks compared);
+        None when not evaluated or undefined. A shift folder's clean entry stays in the natural-shift table."""
         if self.eval_ss is not None:
             return finite(self.eval_ss.result.get("mIoU"))
         if self.corrupt is not None:
             return finite(self.corrupt.result.get("clean"))
-        if self._shift_clean() is not None:
-            return finite(self._shift_clean().get("mIoU"))  # type: ignore[union-attr]
         return None
-
-    def _shift_clean(self) -> dict[str, Any] | None:
-        """The clean entry of a single-scale shift result, else None."""
-        if self.shift is None or _is_multiscale(self.shift):
-            return None
-        clean = self.shift.result.get("clean")
-        return clean if isinstance(clean, dict) else None
 
 
 # ---- one folder -------------------------------------------------------------------------------------------------
@@ -311,7 +303,7 @@ def shift_differences(a: Run, b: Run) -> list[str]:
     """How two shift results differ: another list of datasets, or a dataset entry evaluated on other data,
     images or inference (:data:`~repsep.comparability.EVAL_FIELDS`), as ``"shift entry NAME: field: A vs B"``."""
     ea, eb = shift_entries(a), shift_entries(b)
-    if len(ea) != len(eb):
+    if [e["name"] for e in ea] != [e["name"] for e in eb]:  # the tables pair entries by name and position
         return [f"shift datasets: {', '.join(e['name'] for e in ea)} vs {', '.join(e['name'] for e in eb)}"]
     out = []
     for x, y in zip(ea, eb, strict=True):

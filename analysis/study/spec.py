@@ -142,6 +142,15 @@ def load_study(path: str | Path) -> Study:
         _fail(path, f"baseline: {baseline!r} is not one of the models ({', '.join(names)})")
     corrupt = _options(path, "corrupt", raw.get("corrupt"), {"models", "num_images", "suite", "corruptions",
                                                              "severities", "backend", "seed", "workers"})
+    if isinstance(corrupt.get("corruptions"), list):  # a YAML list of names, as --corruptions takes them
+        corrupt["corruptions"] = ",".join(str(c) for c in corrupt["corruptions"])
+    if "corruptions" in corrupt:
+        from corruptions.suite import resolve_corruptions
+
+        try:
+            resolve_corruptions(names=str(corrupt["corruptions"]))
+        except UserError as e:
+            _fail(path, f"corrupt.corruptions: {e}")
     corrupt_models = tuple(corrupt.pop("models", names if corrupt else []))
     for name in corrupt_models:
         if name not in names:

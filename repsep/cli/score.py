@@ -54,6 +54,9 @@ def score_cmd(
     stride: str | None = typer.Option(None, "--stride", help="Its slide stride HEIGHTxWIDTH (recorded)."),
     scales: str | None = typer.Option(None, "--scales", help="Its test scales, comma-separated (recorded)."),
     flip: bool = typer.Option(False, "--flip", help="It averaged flipped images (recorded)."),
+    precision: str = typer.Option("fp32", "--precision", help="The precision the external tool ran its model in: "
+                                  "fp32, bf16 or fp16 (recorded, compared with other results; a default CUDA "
+                                  "`corrupt` sweep is bf16)."),
     out: Path | None = typer.Option(None, "--out", help="Output folder (default: PRED-score beside --pred); an "
                                     "owned corrupt folder."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a finished result (built beside it, "
@@ -64,6 +67,9 @@ def score_cmd(
     from corruptions.suite import parse_severities, resolve_corruptions
     from repsep.cli.corrupt import os_errors_as_user_errors
     from repsep.cli.options import parse_scales, parse_size
+    from repsep.engine.precision import check_precision
+
+    check_precision(precision)
 
     out = out or pred.parent / f"{pred.name}-score"
     cfg = ScoreConfig(pred=str(pred), data=data, split=split, corruptions=resolve_corruptions(suite, corruptions),
@@ -73,7 +79,7 @@ def score_cmd(
                       reference_results=None if reference_results is None else str(reference_results),
                       allow_mismatch=allow_mismatch, mode=mode, crop=parse_size(crop, "--crop") if crop else None,
                       stride=parse_size(stride, "--stride") if stride else None,
-                      scales=parse_scales(scales) if scales else (1.0,), flip=flip)
+                      scales=parse_scales(scales) if scales else (1.0,), flip=flip, precision=precision)
     with os_errors_as_user_errors(out):
         result = score_predictions(cfg, out, overwrite=overwrite)
     print(format_table(result, cfg.severities), end="")

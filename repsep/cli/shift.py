@@ -33,8 +33,9 @@ def shift_cmd(
     scan: str = typer.Option("full", "--scan", help="Input check of every dataset before any work: full (every "
                              "file header and label value) or headers (file headers and sizes only)."),
     by_group: bool = typer.Option(False, "--by-group", help="Also give each dataset's mIoU per stratum (the "
-                                  "dataset's group_of: ACDC's condition in acdc:PATH:all, the city for "
-                                  "Cityscapes), as extra rows; the mean stays over the --data entries."),
+                                  "dataset's group_of: condition/sequence for ACDC, the sequence for Dark Zurich, "
+                                  "the city for Cityscapes), as extra rows; the mean stays over the --data "
+                                  "entries. For per-condition rows give one --data acdc:PATH:<condition> each."),
     workers: int = typer.Option(2, "--workers", min=0, help="DataLoader workers per process."),
     out: Path | None = typer.Option(None, "--out", help="Output folder (default: shift/ beside the model): "
                                     "shift.json, shift.csv, shift.md, per_image.npz, manifest.json and one eval "
