@@ -155,3 +155,18 @@ def test_eval_out_above_an_acdc_root_with_a_condition_is_refused(tiny_run, tmp_p
     _one_error(capsys, ["eval", "--model", str(tiny_run / "model_final.pt"), "--data", f"acdc:{root}:night",
                         "--workers", "0", "--out", str(ws)],
                f"--out {ws}: is an input of this command ({root})", ws)
+
+
+def test_acdc_all_with_a_condition_missing_names_it(tmp_path):
+    """`acdc:PATH` (all) on a partial download is refused, not silently the conditions that happen to be there."""
+    import shutil
+
+    from repsep.data import open_dataset
+    from repsep.data.fixtures import write_fixture
+    from repsep.errors import UserError
+
+    root = write_fixture(tmp_path / "acdc", "acdc", 1, 1)
+    shutil.rmtree(root / "rgb_anon" / "snow")
+    with pytest.raises(UserError, match=r"rgb_anon/snow/val: not found \(ACDC all needs fog, night, rain, snow"):
+        open_dataset(f"acdc:{root}", "val")
+    assert len(open_dataset(f"acdc:{root}:fog", "val")) == 1

@@ -93,6 +93,10 @@ class ACDCDataset(CityscapesLabelled):
         present = [c for c in conditions if (rgb / c / split).is_dir()]
         if not present:
             raise UserError(f"{rgb}: no {'/'.join(conditions)}/{split} folder (ACDC {condition} {split} images)")
+        missing = [c for c in conditions if c not in present]
+        if missing:  # `all` must mean all four: a partial download would be labelled as the whole set
+            raise UserError(f"{rgb / missing[0] / split}: not found (ACDC all needs {', '.join(conditions)}; name "
+                            f"one condition, e.g. acdc:{root}:{present[0]}, for a partial download)")
         images, labels, ids = [], [], []
         for c in present:
             found = list_files(rgb / c / split, "*/*_rgb_anon.png", f"ACDC {c} {split} images")
