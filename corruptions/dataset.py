@@ -11,7 +11,6 @@ Labels are always the base dataset's (corruptions do not move labels; elastic/zo
 from __future__ import annotations
 
 import io
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -19,7 +18,7 @@ import numpy as np
 
 from corruptions.backends.base import CorruptionBackend
 from corruptions.suite import check_severity, group_of, image_seed
-from repsep.data.base import Sample, SampleDataset
+from repsep.data.base import Sample, SampleDataset, dataset_root
 from repsep.errors import UserError
 
 
@@ -83,15 +82,6 @@ class CorruptedDataset(DatasetView):
             with corruption_threads(self.threads):
                 image = self.backend.corrupt(sample["image"], self.corruption, self.severity, seed)
         return {**sample, "image": image}
-
-
-def dataset_root(base) -> Path:
-    """The folder that holds a file-based dataset (the common parent of its image and label files)."""
-    try:
-        files = [*base.images, *base.labels]
-    except AttributeError:
-        raise UserError(f"{base.spec}: not a file-based dataset, cannot be written to or read from disk") from None
-    return Path(os.path.commonpath([str(Path(p).resolve()) for p in files]))
 
 
 def materialized_relpath(base, index: int, root: Path) -> Path:

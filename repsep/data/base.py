@@ -6,6 +6,7 @@ A :data:`Sample` is a plain dict: ``image`` (np.uint8 HxWx3 RGB), ``label`` (np.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -173,3 +174,14 @@ def name_index(folder: Path) -> dict[str, Path]:
     if not folder.is_dir():
         return {}
     return {p.name.lower(): p for p in sorted(folder.iterdir(), reverse=True) if p.is_file()}
+
+
+def dataset_root(base) -> Path:
+    """The folder that holds a file-based dataset (the common parent of its image and label files)."""
+    try:
+        files = [*base.images, *base.labels]
+    except AttributeError:
+        raise UserError(f"{base.spec}: not a file-based dataset, cannot be written to or read from disk") from None
+    if not files:
+        raise UserError(f"{base.spec}: holds no files")
+    return Path(os.path.commonpath([str(Path(p).resolve()) for p in files]))

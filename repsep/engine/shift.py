@@ -16,7 +16,6 @@ clean in percent, every entry's settings block; the top-level ``settings`` is th
 from __future__ import annotations
 
 import io
-import os
 import re
 from contextlib import suppress
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from repsep.data.base import dataset_root
 from repsep.engine import distributed as dist
 from repsep.errors import UserError
 
@@ -88,11 +88,6 @@ def check_classes(dataset, table, spec: str, option: str, model_path: Path) -> N
                     f"of the model {model_path} ({table.name}, {table.num_classes} classes){detail}")
 
 
-def _dataset_root(dataset) -> Path | None:
-    files = [str(Path(p).resolve()) for p in (*dataset.images, *dataset.labels)]
-    return Path(os.path.commonpath(files)) if files else None
-
-
 def prepare_entries(loaded, model_path: Path, model_sha: str, clean_spec: str, specs: list[str], *, split: str,
                     inference: dict[str, Any], num_images: int | None, subset_seed: int, scan: str,
                     progress: bool | None) -> list[Entry]:
@@ -150,7 +145,7 @@ def claim_entry(entry: Entry, folder: Path, *, model_path: Path, overwrite: bool
     hand-edited one is refused); one made with other settings is refused unless ``overwrite``."""
     from repsep.ownership import OwnedFolder, remove_stale_temporaries
 
-    inputs = [model_path, *(r for r in [_dataset_root(entry.dataset)] if r is not None)]
+    inputs = [model_path, dataset_root(entry.dataset)]
     if dist.is_main():
         remove_stale_temporaries(folder, "eval")
     dist.barrier()
@@ -230,7 +225,7 @@ def run_shift(model_path: str | Path, out: str | Path, *, data: list[str], clean
     entries = prepare_entries(loaded, model_path, model_sha, clean_data or loaded.dataset_spec, list(data),
                               split=split, inference=inference, num_images=num_images, subset_seed=subset_seed,
                               scan=scan, progress=progress)
-    inputs = [model_path, *(r for e in entries if (r := _dataset_root(e.dataset)) is not None)]
+    inputs = [model_path, *(dataset_root(e.dataset) for e in entries)]
     main = dist.is_main()
     if main:
         remove_stale_temporaries(out, KIND)
