@@ -133,12 +133,7 @@ class COCOStuff164kDataset(_COCOStuff):
             if bad:
                 raise UserError(f"{path}: values {bad[:8]} are not COCO-Stuff train ids (0..170, 255 = ignore)")
             return raw.astype(np.int64)
-        lut = coco_stuffthingmap_lut()
-        bad = invalid_values(raw, lut >= 0)
-        if bad:
-            raise UserError(f"{path}: values {bad[:8]} are not COCO-Stuff stuffthingmap ids (0..181 without the 11 "
-                            "unused thing ids, 255 = unlabeled)")
-        return lut[raw].astype(np.int64)
+        return stuffthing_to_trainids(raw, path).astype(np.int64)
 
 
 class COCOStuff10kDataset(_COCOStuff):
@@ -162,3 +157,13 @@ class COCOStuff10kDataset(_COCOStuff):
             raise UserError(f"{path}: values {bad[:8]} are not COCO-Stuff 10k labels (0 = unlabeled, 1..171, "
                             "255 = ignore)")
         return self._lut[raw]
+
+
+def stuffthing_to_trainids(raw: np.ndarray, path: Path) -> np.ndarray:
+    """uint8 COCO-Stuff train ids (0..170, 255) of an official stuffthingmap PNG's ids; other values: UserError."""
+    lut = coco_stuffthingmap_lut()
+    bad = invalid_values(raw, lut >= 0)
+    if bad:
+        raise UserError(f"{path}: values {bad[:8]} are not COCO-Stuff stuffthingmap ids (0..181 without the 11 "
+                        "unused thing ids, 255 = unlabeled)")
+    return lut[raw].astype(np.uint8)

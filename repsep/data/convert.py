@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from repsep.data.base import invalid_values, read_label_png
+from repsep.data.context_coco import stuffthing_to_trainids
 from repsep.data.tables import coco_stuffthingmap_lut
 from repsep.errors import UserError
 from repsep.io import atomic_save
@@ -45,15 +46,6 @@ def _place(src: Path, dst: Path) -> None:
         shutil.copy2(src, dst)
 
 
-def _stuffthing_to_trainids(raw: np.ndarray, path: Path) -> np.ndarray:
-    lut = coco_stuffthingmap_lut()
-    bad = invalid_values(raw, lut >= 0)
-    if bad:
-        raise UserError(f"{path}: values {bad[:8]} are not COCO-Stuff stuffthingmap ids (0..181 without the 11 "
-                        "unused thing ids, 255 = unlabeled)")
-    return lut[raw].astype(np.uint8)
-
-
 def _convert_164k(src: Path, out: Path, overwrite: bool) -> Iterator[Path]:
     folders = [f for f in ("train2017", "val2017") if (src / "annotations" / f).is_dir()]
     if not folders:
@@ -71,7 +63,7 @@ def _convert_164k(src: Path, out: Path, overwrite: bool) -> Iterator[Path]:
                     _place(image, out / "images" / folder / image.name)
             if target.exists() and not overwrite:
                 continue
-            _save_png(target, _stuffthing_to_trainids(read_label_png(raw), raw))
+            _save_png(target, stuffthing_to_trainids(read_label_png(raw), raw))
             yield target
 
 
