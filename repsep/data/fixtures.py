@@ -216,10 +216,7 @@ def write_fixture(out: str | Path, layout: str, num_train: int = 4, num_val: int
     out = Path(out)
     if layout not in LAYOUTS:
         raise UserError(f"--layout {layout}: choose one of cityscapes, ade20k, {', '.join(LAYOUTS)}")
-    if num_train < 0 or num_val < 0 or num_train + num_val == 0:
-        raise UserError(f"--num-train {num_train} --num-val {num_val}: need at least one image, no negative count")
-    if len(size) != 2 or min(size) < 32 or max(size) > 8192:
-        raise UserError(f"--size {size[0]}x{size[1]}: each side must lie in 32..8192 pixels")
+    sc.check_counts(num_train, num_val, size)
     meta = {"generator": "synthcity-fixture", "version": sc.GENERATOR_VERSION, "layout": layout, "seed": seed,
             "size": list(size), "num_train": num_train, "num_val": num_val, "raw": raw}
     if out.exists() and not (out.is_dir() and not any(out.iterdir())):

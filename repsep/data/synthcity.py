@@ -571,6 +571,14 @@ def synth_meta(num_train: int, num_val: int, size: tuple[int, int], seed: int, l
             "num_train": num_train, "num_val": num_val, "layout": layout, "knobs": dataclasses.asdict(knobs)}
 
 
+def check_counts(num_train: int, num_val: int, size: tuple[int, int]) -> None:
+    """UserError naming the option unless there is at least one image, no negative count, and 32..8192-pixel sides."""
+    if num_train < 0 or num_val < 0 or num_train + num_val == 0:
+        raise UserError(f"--num-train {num_train} --num-val {num_val}: need at least one image, no negative count")
+    if len(size) != 2 or min(size) < 32 or max(size) > 8192:
+        raise UserError(f"--size {size[0]}x{size[1]}: each side must lie in 32..8192 pixels")
+
+
 def generate(out: str | Path, num_train: int, num_val: int, size: tuple[int, int] = (256, 512), seed: int = 0,
              layout: str = "cityscapes", knobs: SceneKnobs | None = None, workers: int | None = None,
              progress: bool = False) -> Path:
@@ -593,10 +601,7 @@ def generate(out: str | Path, num_train: int, num_val: int, size: tuple[int, int
     out, knobs = Path(out), knobs or SceneKnobs()
     if layout not in LAYOUTS:
         raise UserError(f"--layout {layout}: choose one of {', '.join(LAYOUTS)}")
-    if num_train < 0 or num_val < 0 or num_train + num_val == 0:
-        raise UserError(f"--num-train {num_train} --num-val {num_val}: need at least one image, no negative count")
-    if len(size) != 2 or min(size) < 32 or max(size) > 8192:
-        raise UserError(f"--size {size[0]}x{size[1]}: each side must lie in 32..8192 pixels")
+    check_counts(num_train, num_val, size)
     size = (int(size[0]), int(size[1]))
     meta = synth_meta(num_train, num_val, size, seed, layout, knobs)
     if out.exists() and not (out.is_dir() and not any(out.iterdir())):  # an empty folder is replaced
