@@ -60,11 +60,15 @@ def test_machine_load_counts_runnable_threads():
 
 def test_context_sets_and_restores():
     before = torch.get_num_threads()
-    with th.corruption_threads(1):
-        assert torch.get_num_threads() == 1
-    assert torch.get_num_threads() == before
-    with th.corruption_threads(None):
-        assert torch.get_num_threads() == before
+    torch.set_num_threads(2)  # so that setting 1 is a change the test can see (and restoring 2 too)
+    try:
+        with th.corruption_threads(1):
+            assert torch.get_num_threads() == 1
+        assert torch.get_num_threads() == 2
+        with th.corruption_threads(None):
+            assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
 
 
 class _Recorder(CorruptionBackend):
