@@ -9,7 +9,6 @@ import torch
 import torch.nn.functional as F
 
 from corruptions.backends import torch_ops as ops
-from corruptions.backends.torch_glass import shuffle_index
 from corruptions.backends.torch_ops import Gens, unit
 
 GAUSSIAN_BLUR = (1, 2, 3, 4, 6)
@@ -53,6 +52,10 @@ def defocus_blur(x: torch.Tensor, severity: int, gens: Gens) -> torch.Tensor:
     k = defocus_kernel(radius, alias)
     kernel = torch.from_numpy(k.astype(np.float64)).to(x.device)
     out = ops.correlate(unit(x), kernel, (k.shape[0] // 2, k.shape[1] // 2), "reflect")
+    if ops.cpu_loops(x):
+        from corruptions.backends import numba_kernels
+
+        return numba_kernels.planes_to_uint8(out, unit_range=True)
     return out.clamp_(0, 1).mul_(255)
 
 
@@ -69,7 +72,12 @@ def motion_blur_layers(layer: torch.Tensor, radius: int, sigma: float, angles: l
 def motion_blur(x: torch.Tensor, severity: int, gens: Gens) -> torch.Tensor:
     radius, sigma = MOTION_BLUR[severity - 1]
     angles = [ops.legacy_numpy_rng(g).uniform(-45, 45) for g in gens]  # the package's only draw: its angle
-    return motion_blur_layers(x.float(), radius, sigma, angles, tuple(x.shape[-2:])).clamp_(0, 255)
+    out = motion_blur_layers(x.float(), radius, sigma, angles, tuple(x.shape[-2:]))
+    if ops.cpu_loops(x):
+        from corruptions.backends import numba_kernels
+
+        return numba_kernels.planes_to_uint8(out, unit_range=False)
+    return out.clamp_(0, 255)
 
 
 def zoom_blur(x: torch.Tensor, severity: int, gens: Gens) -> torch.Tensor:
@@ -116,19 +124,15 @@ def gaussian_cv2(image: np.ndarray, sigma: float) -> np.ndarray:
 
 def glass_blur(x: torch.Tensor, severity: int, gens: Gens) -> torch.Tensor:
     # skimage gaussian (float64, mode='nearest') -> np.uint8 (truncation) -> the numba pixel walk -> gaussian again.
-    # The walk is reproduced exactly from the same seed (corruptions.backends.torch_glass); the blurs run in float32
+    # The walk is reproduced exactly from the same seed (corruptions.backends.numba_kernels); the blurs run in float32
     # (OpenCV on the CPU, whose taps for this size and sigma are scipy's; separable torch passes elsewhere).
     sigma, max_delta, iterations = GLASS_BLUR[severity - 1]
     b, c, h, w = x.shape
-    indices = [shuffle_index(h, w, max_delta, iterations, g.initial_seed()) for g in gens]
-    if x.device.type == "cpu":
-        out = []
-        for image, index in zip(x.permute(0, 2, 3, 1).numpy(), indices, strict=True):
-            blurred = gaussian_cv2(image.astype(np.float32) * np.float32(1 / 255), sigma)
-            blurred = np.clip(blurred * 255, 0, 255).astype(np.uint8)
-            walked = blurred.reshape(h * w, c).take(index, axis=0).reshape(h, w, c)
-            out.append(gaussian_cv2(walked.astype(np.float32) * np.float32(1 / 255), sigma))
-        return torch.from_numpy(np.stack(out)).permute(0, 3, 1, 2).clamp_(0, 1).mul_(255)
+    from corruptions.backends import numba_kernels
+
+    indices = [numba_kernels.shuffle_index(h, w, max_delta, iterations, g.initial_seed()) for g in gens]
+    if ops.cpu_loops(x):
+        return numba_kernels.glass_blur(x, indices, sigma, gaussian_cv2)
     blurred = gaussian_small(unit(x), sigma).mul_(255).clamp_(0, 255).to(torch.uint8)
     pixels = blurred.permute(0, 2, 3, 1).reshape(b, h * w, c)  # one row of C values per pixel
     walked = torch.stack([pixels[i].index_select(0, torch.from_numpy(index).to(x.device, torch.int64))

@@ -25,6 +25,10 @@ JPEG_QUALITY = (25, 18, 15, 10, 7)
 def brightness(x: torch.Tensor, severity: int, gens: Gens) -> torch.Tensor:
     # HSV V += c (clipped): with H and S fixed, RGB scales with V; a black pixel becomes grey (c, c, c).
     c = BRIGHTNESS[severity - 1]
+    if ops.cpu_loops(x):
+        from corruptions.backends import numba_kernels
+
+        return numba_kernels.brightness(x, c)
     xf = unit(x)
     v = xf.amax(dim=1, keepdim=True)
     v_new = (v + c).clamp_(max=1)
@@ -36,6 +40,10 @@ def saturate(x: torch.Tensor, severity: int, gens: Gens) -> torch.Tensor:
     # HSV S -> clip(S * a + b): with H and V fixed, v - channel scales with S. Grey pixels (S = 0, H = 0) become
     # (v, v (1 - S'), v (1 - S')), as skimage's hsv2rgb gives for hue 0.
     a, b = SATURATE[severity - 1]
+    if ops.cpu_loops(x):
+        from corruptions.backends import numba_kernels
+
+        return numba_kernels.saturate(x, a, b)
     xf = unit(x)
     v = xf.amax(dim=1, keepdim=True)
     delta = v - xf.amin(dim=1, keepdim=True)
@@ -48,6 +56,10 @@ def saturate(x: torch.Tensor, severity: int, gens: Gens) -> torch.Tensor:
 
 def contrast(x: torch.Tensor, severity: int, gens: Gens) -> torch.Tensor:
     c = CONTRAST[severity - 1]
+    if ops.cpu_loops(x):
+        from corruptions.backends import numba_kernels
+
+        return numba_kernels.contrast(x, numba_kernels.channel_means(x), c)
     xf = unit(x)
     means = xf.mean(dim=(2, 3), keepdim=True, dtype=torch.float64).float()
     return xf.sub_(means).mul_(c).add_(means).clamp_(0, 1).mul_(255)

@@ -18,6 +18,14 @@ import torch
 import torch.nn.functional as F
 
 Gens = list[torch.Generator]  # one generator per image of a batch
+# On the CPU the elementwise ports run as compiled loops (corruptions.backends.numba_kernels); the tests turn this off
+# to compare them with the torch arithmetic, which every other device runs.
+CPU_LOOPS = True
+
+
+def cpu_loops(x: torch.Tensor) -> bool:
+    """Whether a port should run its numba loop for ``x`` (on the CPU, unless :data:`CPU_LOOPS` is off)."""
+    return CPU_LOOPS and x.device.type == "cpu"
 
 
 def unit(x: torch.Tensor) -> torch.Tensor:
@@ -42,6 +50,17 @@ def _thread_pool() -> ThreadPoolExecutor:
     if _pool is None or _pool[0] != os.getpid():
         _pool = (os.getpid(), ThreadPoolExecutor(max_workers=max(torch.get_num_threads(), 1)))
     return _pool[1]
+
+
+def run_parallel(rows: int, band: Callable[[int, int], None]) -> None:
+    """``band(r0, r1)`` over ``rows`` split into one contiguous band per torch intra-op thread, run on the CPU pool
+    (the callee must release the GIL: a numba ``nogil`` loop); on one thread, one call."""
+    threads = min(max(torch.get_num_threads(), 1), rows)
+    if threads <= 1:
+        band(0, rows)
+        return
+    edges = np.linspace(0, rows, threads + 1).astype(int)
+    list(_thread_pool().map(lambda i: band(int(edges[i]), int(edges[i + 1])), range(threads)))
 
 
 def _draw(out: torch.Tensor, gens: list[torch.Generator], fill: Callable[[torch.Tensor, torch.Generator], None]
@@ -100,7 +119,7 @@ POISSON_BINS = 4096  # u-bins of the inverse-CDF table; about (cap + 1) / 4096 o
 
 
 @lru_cache(maxsize=16)
-def _poisson_tables(rate_scale: float, cap: int) -> tuple[np.ndarray, np.ndarray]:
+def poisson_tables(rate_scale: float, cap: int) -> tuple[np.ndarray, np.ndarray]:
     """Inverse-CDF tables for K ~ Poisson(v / 255 * rate_scale), v = 0..255, capped at ``cap``.
 
     Returns ``cdf`` float64 [256, cap] (P(K <= j)) and ``guess`` uint8 [256 * bins]: for u in bin
@@ -126,7 +145,7 @@ def poisson_capped(gens: list[torch.Generator], values: torch.Tensor, rate_scale
     generator; a bin table answers directly except in the few bins that hold a CDF step, searched exactly.
     """
     device = values.device
-    cdf_np, guess_np = _poisson_tables(float(rate_scale), int(cap))
+    cdf_np, guess_np = poisson_tables(float(rate_scale), int(cap))
     u = uniform(gens, values.shape[1:], 0.0, 1.0, device)
     index = values.int() * POISSON_BINS + (u * POISSON_BINS).int().clamp_(max=POISSON_BINS - 1)
     guess = torch.from_numpy(guess_np).to(device).index_select(0, index.reshape(-1)).view(values.shape)

@@ -37,6 +37,10 @@ def snow(x: torch.Tensor, severity: int, gens: Gens) -> torch.Tensor:
     layer = ops.zoom_bilinear(layer, zoom, (int(round(zh * zoom)), int(round(zw * zoom))))
     layer = torch.where(layer < threshold, 0.0, layer).clamp_(0, 1)
     layer = motion_blur_layers(layer, radius, sigma, angles, (h, w))
+    if ops.cpu_loops(x):
+        from corruptions.backends import numba_kernels
+
+        return numba_kernels.snow(x, layer, blend)
     layer = torch.round(layer * 255) / 255
     xf = unit(x)
     gray = (0.299 * xf[:, 0:1] + 0.587 * xf[:, 1:2] + 0.114 * xf[:, 2:3]) * 1.5 + 0.5  # cv2 RGB2GRAY
@@ -78,6 +82,10 @@ def frost(x: torch.Tensor, severity: int, gens: Gens) -> torch.Tensor:
         top = rng.randint(0, tex.shape[1] - h)
         left = rng.randint(0, tex.shape[2] - w)
         crops.append(torch.from_numpy(tex[:, top:top + h, left:left + w]))
+    if ops.cpu_loops(x):
+        from corruptions.backends import numba_kernels
+
+        return numba_kernels.frost(x, torch.stack(crops), a, b)
     texture = torch.stack(crops).to(x.device, torch.float32)
     return (a * x.float() + b * texture).clamp_(0, 255)
 
@@ -97,6 +105,14 @@ def plasma_fractal(gens: Gens, mapsize: int, wibbledecay: float, device: torch.d
     b = len(gens)
     grid = torch.zeros((b, 1, 1), device=device)
     wibble = 100.0
+    if ops.CPU_LOOPS and device.type == "cpu":
+        from corruptions.backends.numba_kernels import plasma_level
+
+        while grid.shape[1] < mapsize:  # the same draws in the same order: centres, across, down
+            draws = [ops.uniform(gens, grid.shape[1:], -wibble, wibble, device) for _ in range(3)]
+            grid = torch.stack([torch.from_numpy(plasma_level(grid[i].numpy(), *(d[i].numpy() for d in draws),
+                                                              wibble)) for i in range(b)])
+            wibble /= wibbledecay
     while grid.shape[1] < mapsize:
         n = grid.shape[1]
         square = grid + grid.roll(-1, dims=1)
@@ -108,8 +124,9 @@ def plasma_fractal(gens: Gens, mapsize: int, wibbledecay: float, device: torch.d
         grid = torch.stack([top, bottom], dim=2).reshape(b, 2 * n, 2 * n)
         wibble /= wibbledecay
     flat = grid.view(b, -1)
-    flat -= flat.min(dim=1, keepdim=True).values
-    flat /= flat.max(dim=1, keepdim=True).values
+    low, high = torch.aminmax(flat, dim=1, keepdim=True)
+    flat -= low
+    flat /= high - low  # = the maximum after the subtraction (rounding is monotonic), as the package divides
     return grid
 
 
@@ -117,6 +134,12 @@ def fog(x: torch.Tensor, severity: int, gens: Gens) -> torch.Tensor:
     amount, decay = FOG[severity - 1]
     h, w = x.shape[-2:]
     mapsize = 1 << (max(h, w, 3) - 1).bit_length()
+    if ops.cpu_loops(x):
+        from corruptions.backends import numba_kernels
+
+        max_val = x.amax(dim=(1, 2, 3)).float() / 255  # = the float image's maximum (x / 255 is monotonic)
+        fractal = plasma_fractal(gens, mapsize, decay, x.device)[:, :h, :w]
+        return numba_kernels.fog(x, fractal, amount, max_val)
     xf = unit(x)
     max_val = xf.amax(dim=(1, 2, 3), keepdim=True)
     xf += amount * plasma_fractal(gens, mapsize, decay, x.device)[:, None, :h, :w]
@@ -152,6 +175,10 @@ def spatter(x: torch.Tensor, severity: int, gens: Gens) -> torch.Tensor:
             mud = gaussian_cv2((plane > threshold).astype(np.float32), strength)
             mud[mud < 0.8] = 0
             layers.append(mud)
+    if ops.cpu_loops(x):
+        from corruptions.backends import numba_kernels
+
+        return numba_kernels.spatter(x, torch.from_numpy(np.stack(layers)), WATER if mode == 0 else MUD, mode == 1)
     m = torch.from_numpy(np.stack(layers)).to(x.device)[:, None]
     xf = unit(x)
     colour = torch.tensor(WATER if mode == 0 else MUD, device=x.device).view(1, 3, 1, 1)
