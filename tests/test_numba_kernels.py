@@ -1,9 +1,10 @@
 """The CPU loops (corruptions.backends.numba_kernels) give the torch arithmetic's pixels exactly.
 
 Every port with a loop is run twice on the same images and seeds: with the loops (the CPU default) and with
-``torch_ops.CPU_LOOPS`` off (the torch arithmetic every other device runs). Equal to the grey level, for every
-severity, single images and batches, one and three threads, and on pixels that hit the special cases (black, grey,
-white, where the HSV closed forms branch).
+``torch_ops.CPU_LOOPS`` off (the ports' torch arithmetic, on the CPU). Equal to the grey level, for every severity,
+single images and batches, and on pixels that hit the special cases (black, grey, white, where the HSV closed forms
+branch); the loops' own output does not depend on the thread count (1 and 3). glass_blur's loop is checked against
+its NumPy pipeline in tests/test_torch_glass_spatter.py.
 """
 
 from __future__ import annotations

@@ -6,6 +6,7 @@ glass_blur pixel for pixel (within 2 grey levels: its two blurs run in float32),
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 import pytest
 import torch
@@ -15,8 +16,6 @@ from corruptions.backends import torch_ops as ops
 from corruptions.backends.numba_kernels import shuffle_index
 from corruptions.backends.torch_blur import GLASS_BLUR, gaussian_cv2, gaussian_small
 from corruptions.backends.torch_weather import spatter
-
-numba = pytest.importorskip("numba")
 
 
 @numba.njit
@@ -44,8 +43,9 @@ def test_shuffle_index_is_the_packages_walk_exactly(size):
 
 @pytest.mark.parametrize("delta", [1, 3])  # 3: a range of 6, so a quarter of numba's draws are rejected
 def test_shuffle_index_is_the_walk_written_out(delta):
-    # the same walk in plain Python on an index map, with the draws from numba's own generator
-    h, w, iterations, seed = 9, 12, 2, 5
+    # the same walk in plain Python on an index map, with the draws from numba's own generator (over 624 draws:
+    # the loop's MT19937 refills its state at least once)
+    h, w, iterations, seed = 20, 30, 2, 5
     draws = _numba_draws(seed, (h - 2 * delta) * (w - 2 * delta) * 2 * iterations, -delta, delta)
     index, k = list(range(h * w)), 0
     for _ in range(iterations):
@@ -53,8 +53,34 @@ def test_shuffle_index_is_the_walk_written_out(delta):
             for x in range(w - delta, delta, -1):
                 index[y * w + x] = index[(y + draws[k + 1]) * w + x + draws[k]]
                 k += 2
+    assert len(draws) > 624
     assert shuffle_index(h, w, delta, iterations, seed).tolist() == index
     assert index != list(range(h * w))
+
+
+def test_shuffle_index_refuses_seeds_numba_would_wrap():
+    with pytest.raises(ValueError, match="2\\*\\*32"):
+        shuffle_index(40, 50, 2, 1, 2 ** 32)
+    with pytest.raises(ValueError):
+        shuffle_index(40, 50, 2, 1, -1)
+
+
+def test_glass_blur_cpu_loop_is_the_numpy_pipeline():
+    # blur (OpenCV, float32) -> uint8 -> the walk's gather -> blur -> uint8, written out in NumPy
+    from corruptions.backends.torch_backend import TorchBackend
+    from repsep.data.synthcity import image_rng, render_scene
+
+    images = np.stack([render_scene(image_rng(0, "val", i), (48, 80))[0] for i in range(2)])
+    for severity, (sigma, delta, iterations) in enumerate(GLASS_BLUR, start=1):
+        ours = TorchBackend(cpu_batch=2).corrupt_batch(torch.from_numpy(images), "glass_blur", severity, [3, 4])
+        for b, seed in enumerate((3, 4)):
+            first = gaussian_cv2(images[b].astype(np.float32) * np.float32(1 / 255), sigma)
+            first = np.clip(first * 255, 0, 255).astype(np.uint8)
+            walked = first.reshape(-1, 3)[shuffle_index(48, 80, delta, iterations, seed)].reshape(48, 80, 3)
+            second = gaussian_cv2(walked.astype(np.float32) * np.float32(1 / 255), sigma)
+            expected = torch.from_numpy(second).clamp_(0, 1).mul_(255).to(torch.uint8).numpy()
+            assert np.array_equal(ours[b].numpy(), expected), severity
+
 
 
 @pytest.mark.parametrize("sigma", [0.7, 1.5, 4.0, 6.0])

@@ -13,9 +13,12 @@ On the CPU an elementwise port written in torch makes one pass over a float32 im
 divide, add, clamp, multiply, back to uint8: about 4 ms each at 1024x2048 on one thread); the loops here make one
 pass, reading the uint8 pixels (NHWC) and the port's random draws ([C, H, W], as torch draws them) and writing the
 uint8 result. Each loop repeats the torch port's float32 arithmetic operation by operation (no fused multiply-add,
-constants rounded to float32 first, truncation to uint8), so both paths give the same pixels
-(tests/test_numba_kernels.py). Rows are split into bands run on the torch backend's thread pool (the loops release
-the GIL), so the thread count is the one the sweep chose (corruptions.threads).
+constants rounded to float32 first, truncation to uint8), so it gives the pixels of the port's torch path on the CPU
+(tests/test_numba_kernels.py; other devices may round a division differently, and their random draws differ anyway).
+Two exceptions: contrast's channel means come from a histogram (a float64 sum in another order, so a mean can in rare
+cases differ by one float32 step), and glass_blur's loop keeps the CPU's OpenCV blurs (the torch path blurs by
+separable passes; both within 2 grey levels of the reference). Rows are split into bands run on the torch backend's
+thread pool (the loops release the GIL), so the thread count is the one the sweep chose (corruptions.threads).
 
 Compiled on first use and cached by numba beside this file or in the user's cache (about a second per loop the first
 time; a process without a writable cache compiles once).
@@ -57,9 +60,19 @@ def _mt_refill(mt: np.ndarray) -> None:  # pragma: no cover (compiled)
     mt[MT_N - 1] = v ^ 0x9908B0DF if y & 1 else v
 
 
-@_jit
-def shuffle_index(h: int, w: int, d: int, iterations: int, seed: int) -> np.ndarray:  # pragma: no cover (compiled)
+def shuffle_index(h: int, w: int, max_delta: int, iterations: int, seed: int) -> np.ndarray:
     """glass_blur's walk on an index map: int32 [H * W], ``walked[p] = x.reshape(H * W, C)[index[p]]``.
+
+    ``seed`` must lie in [0, 2**32) (numba would reduce a larger one modulo 2**32, the reference refuses it).
+    """
+    if not 0 <= seed < 2 ** 32:
+        raise ValueError(f"glass_blur seed {seed}: must lie in [0, 2**32)")
+    return _walk(h, w, max_delta, iterations, seed)
+
+
+@_jit
+def _walk(h: int, w: int, d: int, iterations: int, seed: int) -> np.ndarray:  # pragma: no cover (compiled)
+    """:func:`shuffle_index`'s loop.
 
     The draws are numba's ``np.random.randint(-d, d)`` after ``np.random.seed(seed)``: MT19937 seeded by
     init_genrand (NumPy's legacy integer seeding), each draw the low ``bit_length(2d - 1)`` bits of one tempered
@@ -298,14 +311,13 @@ def _spatter(x, layer, out, r0, r1, colour, mud):  # pragma: no cover (compiled)
 
 
 @_jit
-def _planes_to_uint8(planes, out, r0, r1, scale):  # pragma: no cover (compiled)
-    """float [3, H, W] -> uint8 [H, W, 3]: clamp to [0, 1] * 255 (scale 255) or to [0, 255] (scale 1), truncated."""
+def _planes_to_uint8(planes, out, r0, r1, unit_range):  # pragma: no cover (compiled)
+    """float [3, H, W] -> uint8 [H, W, 3]: clamp to [0, 1] * 255 (unit_range) or to [0, 255], truncated."""
     for y in range(r0, r1):
         for i in range(planes.shape[2]):
             for c in range(3):
                 v = planes[c, y, i]
-                out[y, i, c] = np.uint8(min(max(v, ZERO), ONE) * W255) if scale != ONE else np.uint8(
-                    min(max(v, ZERO), W255))
+                out[y, i, c] = _to_uint8(v) if unit_range else np.uint8(min(max(v, ZERO), W255))
 
 
 # ---------------------------------------------------------------- the ports' CPU entry points
@@ -414,8 +426,7 @@ def planes_to_uint8(planes: torch.Tensor, unit_range: bool) -> torch.Tensor:
     pass: ``clamp_(0, 1).mul_(255)`` when ``unit_range`` else ``clamp_(0, 255)``, then truncation."""
     b, _, h, w = planes.shape
     out = np.empty((b, h, w, 3), np.uint8)
-    scale = W255 if unit_range else ONE
     for k in range(b):
         plane = planes[k].numpy()
-        run_parallel(h, lambda r0, r1, p=plane, o=out[k]: _planes_to_uint8(p, o, r0, r1, scale))
+        run_parallel(h, lambda r0, r1, p=plane, o=out[k]: _planes_to_uint8(p, o, r0, r1, unit_range))
     return torch.from_numpy(out).permute(0, 3, 1, 2)

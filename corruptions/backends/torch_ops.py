@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
@@ -41,15 +42,21 @@ def generators(seeds: Sequence[int], device: torch.device) -> list[torch.Generat
 
 RNG_BANDS = 4  # a large per-image draw is split into this many parts, each from its own child generator
 BANDED_NUMEL = 1 << 20  # per-image draws at least this large are banded (a 1024x2048 RGB image has 6.3 M values)
-_pool: tuple[int, ThreadPoolExecutor] | None = None
+_pool: tuple[tuple[int, int], ThreadPoolExecutor] | None = None
+_pool_lock = threading.Lock()
 
 
 def _thread_pool() -> ThreadPoolExecutor:
-    """A pool with one thread per torch intra-op thread, made again in a forked child (threads do not survive)."""
+    """A pool with one thread per torch intra-op thread: made again when that count changes (the sweep sets it per
+    situation, corruptions.threads) and in a forked child (threads do not survive a fork)."""
     global _pool
-    if _pool is None or _pool[0] != os.getpid():
-        _pool = (os.getpid(), ThreadPoolExecutor(max_workers=max(torch.get_num_threads(), 1)))
-    return _pool[1]
+    key = (os.getpid(), max(torch.get_num_threads(), 1))
+    with _pool_lock:
+        if _pool is None or _pool[0] != key:
+            if _pool is not None and _pool[0][0] == key[0]:
+                _pool[1].shutdown(wait=False)
+            _pool = (key, ThreadPoolExecutor(max_workers=key[1]))
+        return _pool[1]
 
 
 def run_parallel(rows: int, band: Callable[[int, int], None]) -> None:
