@@ -13,7 +13,7 @@ import torch
 from scipy.ndimage import gaussian_filter
 
 from corruptions.backends import torch_ops as ops
-from corruptions.backends.numba_kernels import shuffle_index
+from corruptions.backends.numba_glass import shuffle_index
 from corruptions.backends.torch_blur import GLASS_BLUR, gaussian_cv2, gaussian_small
 from corruptions.backends.torch_weather import spatter
 

@@ -1,13 +1,5 @@
-"""Compiled CPU loops (numba) for the torch backend: glass blur's pixel walk and fused elementwise corruptions.
-
-glass_blur's walk, replayed exactly. The package (imagecorruptions-imaug, numba) walks the interior pixels
-``h = H - d .. d + 1``, ``w = W - d .. d + 1`` (both descending, ``d`` = max_delta), ``iterations`` times, draws
-``dx, dy = randint(-d, d, size=2)`` per pixel from numba's generator seeded with the call's seed, and runs
-``x[h, w], x[h', w'] = x[h', w'], x[h, w]`` on array views: the first assignment copies the source pixel, the second
-copies it back onto itself, so each step sets ``x[p] = x[s(p)]`` with the source as it is at that moment.
-:func:`shuffle_index` runs the same loop, with the same MT19937 draws, on an int32 index map instead of the pixels,
-so the shuffle is one gather on any device (at 1024x2048, severity 3, 6.3 M steps and 12.6 M draws: 60-100 ms on
-one idle core, against 220-270 ms for the earlier vectorised form, NumPy's bulk MT19937 then pointer doubling).
+"""Compiled CPU loops (numba) for the torch backend: the fused elementwise parts of the corruptions (glass blur's
+walk: numba_glass).
 
 On the CPU an elementwise port written in torch makes one pass over a float32 image per operation (uint8 -> float,
 divide, add, clamp, multiply, back to uint8: about 4 ms each at 1024x2048 on one thread); the loops here make one
@@ -35,7 +27,7 @@ import torch
 from corruptions.backends.torch_ops import run_parallel
 
 
-def _jit(function: Callable) -> Callable:
+def jit(function: Callable) -> Callable:
     """numba.njit without the GIL, cached on disk where numba finds a writable place (else compiled per process)."""
     try:
         return numba.njit(cache=True, nogil=True, error_model="numpy")(function)
@@ -45,97 +37,30 @@ def _jit(function: Callable) -> Callable:
 
 F32 = np.float32
 ZERO, ONE, W255, INV255 = F32(0), F32(1), F32(255), F32(1 / 255)
-MT_N, MT_M = 624, 397  # MT19937's state length and shift
-
-
-@_jit
-def _mt_refill(mt: np.ndarray) -> None:  # pragma: no cover (compiled)
-    """MT19937's next 624 state words, in place (int64 holding uint32 values)."""
-    for k in range(MT_N - 1):  # words from k + M >= N on read the already refilled start, as in the reference code
-        y = (mt[k] & 0x80000000) | (mt[k + 1] & 0x7FFFFFFF)
-        v = mt[k + MT_M - MT_N if k >= MT_N - MT_M else k + MT_M] ^ (y >> 1)
-        mt[k] = v ^ 0x9908B0DF if y & 1 else v
-    y = (mt[MT_N - 1] & 0x80000000) | (mt[0] & 0x7FFFFFFF)
-    v = mt[MT_M - 1] ^ (y >> 1)
-    mt[MT_N - 1] = v ^ 0x9908B0DF if y & 1 else v
-
-
-def shuffle_index(h: int, w: int, max_delta: int, iterations: int, seed: int) -> np.ndarray:
-    """glass_blur's walk on an index map: int32 [H * W], ``walked[p] = x.reshape(H * W, C)[index[p]]``.
-
-    ``seed`` must lie in [0, 2**32) (numba would reduce a larger one modulo 2**32, the reference refuses it).
-    """
-    if not 0 <= seed < 2 ** 32:
-        raise ValueError(f"glass_blur seed {seed}: must lie in [0, 2**32)")
-    return _walk(h, w, max_delta, iterations, seed)
-
-
-@_jit
-def _walk(h: int, w: int, d: int, iterations: int, seed: int) -> np.ndarray:  # pragma: no cover (compiled)
-    """:func:`shuffle_index`'s loop.
-
-    The draws are numba's ``np.random.randint(-d, d)`` after ``np.random.seed(seed)``: MT19937 seeded by
-    init_genrand (NumPy's legacy integer seeding), each draw the low ``bit_length(2d - 1)`` bits of one tempered
-    output, rejected while ``>= 2d``; per pixel dx, then dy.
-    """
-    mt = np.empty(MT_N, np.int64)
-    mt[0] = seed & 0xFFFFFFFF
-    for i in range(1, MT_N):
-        mt[i] = (1812433253 * (mt[i - 1] ^ (mt[i - 1] >> 30)) + i) & 0xFFFFFFFF
-    pos, n, mask, rest = MT_N, 2 * d, 0, 2 * d - 1
-    while rest:
-        mask, rest = mask * 2 + 1, rest >> 1
-    index = np.arange(h * w).astype(np.int32)
-    for _ in range(iterations):
-        for y in range(h - d, d, -1):
-            for x in range(w - d, d, -1):
-                dx = dy = 0
-                for j in range(2):
-                    while True:
-                        if pos == MT_N:
-                            _mt_refill(mt)
-                            pos = 0
-                        r = mt[pos]
-                        pos += 1
-                        r ^= r >> 11
-                        r ^= (r << 7) & 0x9D2C5680
-                        r ^= (r << 15) & 0xEFC60000
-                        r = (r ^ (r >> 18)) & mask
-                        if r < n:
-                            break
-                    if j == 0:
-                        dx = r - d
-                    else:
-                        dy = r - d
-                p = y * w + x
-                index[p] = index[p + dy * w + dx]
-    return index
-
-
-@_jit
-def _to_uint8(v: np.float32) -> np.uint8:  # pragma: no cover (compiled)
+@jit
+def to_uint8(v: np.float32) -> np.uint8:  # pragma: no cover (compiled)
     """clamp(v, 0, 1) * 255 truncated, as ``.clamp_(0, 1).mul_(255)`` then ``.to(torch.uint8)``."""
     return np.uint8(min(max(v, ZERO), ONE) * W255)
 
 
-@_jit
+@jit
 def _gaussian_noise(x, noise, out, r0, r1):  # pragma: no cover (compiled)
     for y in range(r0, r1):
         for i in range(x.shape[1]):
             for c in range(3):
-                out[y, i, c] = _to_uint8(F32(x[y, i, c]) / W255 + noise[c, y, i])
+                out[y, i, c] = to_uint8(F32(x[y, i, c]) / W255 + noise[c, y, i])
 
 
-@_jit
+@jit
 def _speckle_noise(x, noise, out, r0, r1):  # pragma: no cover (compiled)
     for y in range(r0, r1):
         for i in range(x.shape[1]):
             for c in range(3):
                 v = F32(x[y, i, c]) / W255
-                out[y, i, c] = _to_uint8(v + v * noise[c, y, i])
+                out[y, i, c] = to_uint8(v + v * noise[c, y, i])
 
 
-@_jit
+@jit
 def _impulse_noise(x, u, out, r0, r1, c_all, c_salt):  # pragma: no cover (compiled)
     for y in range(r0, r1):
         for i in range(x.shape[1]):
@@ -144,7 +69,7 @@ def _impulse_noise(x, u, out, r0, r1, c_all, c_salt):  # pragma: no cover (compi
                 out[y, i, c] = 255 if d < c_salt else (0 if d < c_all else x[y, i, c])
 
 
-@_jit
+@jit
 def _shot_noise(x, u, out, r0, r1, guess, cdf, cap, bins, scale):  # pragma: no cover (compiled)
     for y in range(r0, r1):
         for i in range(x.shape[1]):
@@ -160,7 +85,7 @@ def _shot_noise(x, u, out, r0, r1, guess, cdf, cap, bins, scale):  # pragma: no 
                 out[y, i, c] = np.uint8(F32(k) * scale)
 
 
-@_jit
+@jit
 def _brightness(x, out, r0, r1, c):  # pragma: no cover (compiled)
     for y in range(r0, r1):
         for i in range(x.shape[1]):
@@ -169,12 +94,12 @@ def _brightness(x, out, r0, r1, c):  # pragma: no cover (compiled)
             v_new = min(v + c, ONE)
             if v > ZERO:
                 f = v_new / max(v, F32(1e-12))
-                out[y, i, 0], out[y, i, 1], out[y, i, 2] = _to_uint8(r * f), _to_uint8(g * f), _to_uint8(b * f)
+                out[y, i, 0], out[y, i, 1], out[y, i, 2] = to_uint8(r * f), to_uint8(g * f), to_uint8(b * f)
             else:
-                out[y, i, 0] = out[y, i, 1] = out[y, i, 2] = _to_uint8(v_new)
+                out[y, i, 0] = out[y, i, 1] = out[y, i, 2] = to_uint8(v_new)
 
 
-@_jit
+@jit
 def _saturate(x, out, r0, r1, a, b):  # pragma: no cover (compiled)
     tiny = F32(1e-12)
     for y in range(r0, r1):
@@ -187,41 +112,21 @@ def _saturate(x, out, r0, r1, a, b):  # pragma: no cover (compiled)
             if delta > ZERO:
                 f = s_new / max(s, tiny)
                 for c in range(3):
-                    out[y, i, c] = _to_uint8(v - (v - p[c]) * f)
+                    out[y, i, c] = to_uint8(v - (v - p[c]) * f)
             else:
                 grey = v * (ONE - s_new)
-                out[y, i, 0], out[y, i, 1], out[y, i, 2] = _to_uint8(v), _to_uint8(grey), _to_uint8(grey)
+                out[y, i, 0], out[y, i, 1], out[y, i, 2] = to_uint8(v), to_uint8(grey), to_uint8(grey)
 
 
-@_jit
+@jit
 def _contrast(x, means, out, r0, r1, c):  # pragma: no cover (compiled)
     for y in range(r0, r1):
         for i in range(x.shape[1]):
             for k in range(3):
-                out[y, i, k] = _to_uint8((F32(x[y, i, k]) / W255 - means[k]) * c + means[k])
+                out[y, i, k] = to_uint8((F32(x[y, i, k]) / W255 - means[k]) * c + means[k])
 
 
-@_jit
-def _glass_gather(blurred, index, out, r0, r1):  # pragma: no cover (compiled)
-    """out[p] = uint8(clip(blurred[index[p]] * 255)) * (1 / 255): the walk's gather between glass_blur's two blurs."""
-    w = blurred.shape[1]
-    for y in range(r0, r1):
-        for i in range(w):
-            q = index[y * w + i]
-            for c in range(3):
-                v = np.uint8(min(max(blurred[q // w, q % w, c] * W255, ZERO), W255))
-                out[y, i, c] = F32(v) * INV255
-
-
-@_jit
-def _unit_to_uint8(v, out, r0, r1):  # pragma: no cover (compiled)
-    for y in range(r0, r1):
-        for i in range(v.shape[1]):
-            for c in range(3):
-                out[y, i, c] = _to_uint8(v[y, i, c])
-
-
-@_jit
+@jit
 def _snow(x, layer, out, r0, r1, keep, towards):  # pragma: no cover (compiled)
     h, w = layer.shape
     for y in range(r0, r1):
@@ -232,20 +137,20 @@ def _snow(x, layer, out, r0, r1, keep, towards):  # pragma: no cover (compiled)
             flipped = np.rint(layer[h - 1 - y, w - 1 - i] * W255) / W255
             for c, v in ((0, r), (1, g), (2, b)):
                 v = keep * v + towards * max(v, grey)
-                out[y, i, c] = _to_uint8(v + flakes + flipped)
+                out[y, i, c] = to_uint8(v + flakes + flipped)
 
 
-@_jit
+@jit
 def _fog(x, fractal, brightest, out, r0, r1, amount):  # pragma: no cover (compiled)
     max_val = brightest[0]
     for y in range(r0, r1):
         for i in range(x.shape[1]):
             f = amount * fractal[y, i]
             for c in range(3):
-                out[y, i, c] = _to_uint8((F32(x[y, i, c]) / W255 + f) * max_val / (max_val + amount))
+                out[y, i, c] = to_uint8((F32(x[y, i, c]) / W255 + f) * max_val / (max_val + amount))
 
 
-@_jit
+@jit
 def _plasma_centres(grid, u, out, r0, r1, wibble):  # pragma: no cover (compiled)
     n = grid.shape[0]
     for i in range(r0, r1):
@@ -257,7 +162,7 @@ def _plasma_centres(grid, u, out, r0, r1, wibble):  # pragma: no cover (compiled
             out[2 * i, 2 * j] = grid[i, j]
 
 
-@_jit
+@jit
 def _plasma_edges(grid, u_across, u_down, out, r0, r1, wibble):  # pragma: no cover (compiled)
     n = grid.shape[0]
     for i in range(r0, r1):
@@ -282,7 +187,7 @@ def plasma_level(grid: np.ndarray, u_centres: np.ndarray, u_across: np.ndarray, 
     return out
 
 
-@_jit
+@jit
 def _histograms(x, counts):  # pragma: no cover (compiled)
     for y in range(x.shape[0]):
         for i in range(x.shape[1]):
@@ -290,7 +195,7 @@ def _histograms(x, counts):  # pragma: no cover (compiled)
                 counts[c, x[y, i, c]] += 1
 
 
-@_jit
+@jit
 def _frost(x, texture, out, r0, r1, a, b):  # pragma: no cover (compiled)
     for y in range(r0, r1):
         for i in range(x.shape[1]):
@@ -299,7 +204,7 @@ def _frost(x, texture, out, r0, r1, a, b):  # pragma: no cover (compiled)
                 out[y, i, c] = np.uint8(min(max(v, ZERO), W255))
 
 
-@_jit
+@jit
 def _spatter(x, layer, out, r0, r1, colour, mud):  # pragma: no cover (compiled)
     for y in range(r0, r1):
         for i in range(x.shape[1]):
@@ -307,17 +212,17 @@ def _spatter(x, layer, out, r0, r1, colour, mud):  # pragma: no cover (compiled)
             for c in range(3):
                 v = F32(x[y, i, c]) / W255
                 v = v * (ONE - m) + m * colour[c] if mud else v + m * colour[c]
-                out[y, i, c] = _to_uint8(v)
+                out[y, i, c] = to_uint8(v)
 
 
-@_jit
+@jit
 def _planes_to_uint8(planes, out, r0, r1, unit_range):  # pragma: no cover (compiled)
     """float [3, H, W] -> uint8 [H, W, 3]: clamp to [0, 1] * 255 (unit_range) or to [0, 255], truncated."""
     for y in range(r0, r1):
         for i in range(planes.shape[2]):
             for c in range(3):
                 v = planes[c, y, i]
-                out[y, i, c] = _to_uint8(v) if unit_range else np.uint8(min(max(v, ZERO), W255))
+                out[y, i, c] = to_uint8(v) if unit_range else np.uint8(min(max(v, ZERO), W255))
 
 
 # ---------------------------------------------------------------- the ports' CPU entry points
@@ -394,20 +299,6 @@ def spatter(x: torch.Tensor, layer: torch.Tensor, colour: tuple[float, float, fl
     """x / 255 + m colour (water) or x / 255 (1 - m) + m colour (mud), clipped, as uint8; ``layer`` (m) float32
     [B, H, W]."""
     return _run(_spatter, x, (layer,), np.array(colour, np.float32), mud)
-
-
-def glass_blur(x: torch.Tensor, index: list[np.ndarray], sigma: float,
-               blur: Callable[[np.ndarray, float], np.ndarray]) -> torch.Tensor:
-    """blur -> uint8 -> the walk's gather ``index[b]`` -> blur again, as uint8 [B, 3, H, W] (channels_last)."""
-    pixels = np.ascontiguousarray(x.permute(0, 2, 3, 1).numpy())
-    out = np.empty_like(pixels)
-    for b, image in enumerate(pixels):
-        blurred = blur(np.multiply(image, INV255, dtype=np.float32), sigma)
-        walked = np.empty_like(blurred)
-        run_parallel(image.shape[0], lambda r0, r1, s=blurred, i=index[b], o=walked: _glass_gather(s, i, o, r0, r1))
-        second = blur(walked, sigma)
-        run_parallel(image.shape[0], lambda r0, r1, s=second, o=out[b]: _unit_to_uint8(s, o, r0, r1))
-    return torch.from_numpy(out).permute(0, 3, 1, 2)
 
 
 def snow(x: torch.Tensor, layer: torch.Tensor, blend: float) -> torch.Tensor:

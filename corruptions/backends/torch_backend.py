@@ -8,7 +8,7 @@ ones draw from one ``torch.Generator`` per image (seeded with the image's seed, 
 the reference in distribution, not pixel for pixel; an image's output never depends on its batch.
 
 Ported: all 19. The ports live by group in torch_noise, torch_blur, torch_weather and torch_digital; on the CPU their
-elementwise parts and glass_blur's walk run as numba loops (numba_kernels) that give the torch arithmetic's pixels.
+elementwise parts and glass_blur's walk run as numba loops (numba_kernels, numba_glass) equal to the torch path.
 pixelate and jpeg_compression call Pillow per image on CPU (the package's own C routines, faster
 than any port there; pixelate has an exact integer torch path for other devices); spatter's water drops run the
 package's OpenCV Canny / distance-transform chain per image on CPU (its layers are then composited on the device).

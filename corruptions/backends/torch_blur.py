@@ -124,15 +124,15 @@ def gaussian_cv2(image: np.ndarray, sigma: float) -> np.ndarray:
 
 def glass_blur(x: torch.Tensor, severity: int, gens: Gens) -> torch.Tensor:
     # skimage gaussian (float64, mode='nearest') -> np.uint8 (truncation) -> the numba pixel walk -> gaussian again.
-    # The walk is reproduced exactly from the same seed (corruptions.backends.numba_kernels); the blurs run in float32
+    # The walk is reproduced exactly from the same seed (corruptions.backends.numba_glass); the blurs run in float32
     # (OpenCV on the CPU, whose taps for this size and sigma are scipy's; separable torch passes elsewhere).
     sigma, max_delta, iterations = GLASS_BLUR[severity - 1]
     b, c, h, w = x.shape
-    from corruptions.backends import numba_kernels
+    from corruptions.backends import numba_glass
 
-    indices = [numba_kernels.shuffle_index(h, w, max_delta, iterations, g.initial_seed()) for g in gens]
+    indices = [numba_glass.shuffle_index(h, w, max_delta, iterations, g.initial_seed()) for g in gens]
     if ops.cpu_loops(x):
-        return numba_kernels.glass_blur(x, indices, sigma, gaussian_cv2)
+        return numba_glass.glass_blur(x, indices, sigma, gaussian_cv2)
     blurred = gaussian_small(unit(x), sigma).mul_(255).clamp_(0, 255).to(torch.uint8)
     pixels = blurred.permute(0, 2, 3, 1).reshape(b, h * w, c)  # one row of C values per pixel
     walked = torch.stack([pixels[i].index_select(0, torch.from_numpy(index).to(x.device, torch.int64))
