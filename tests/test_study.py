@@ -44,6 +44,14 @@ def test_plan_trains_every_model_and_seed_at_one_budget(tmp_path):
     rsseg_corrupt = next(s for s in steps if s.label == "corrupt rsseg seed 1")
     assert str(tmp_path / "out" / "runs" / "baseline-seed1" / "corrupt") in rsseg_corrupt.argv  # CE vs same seed
     assert steps[-1].argv.count("--baseline") == 1
+    runs = tmp_path / "out" / "runs"
+    by_label = {s.label: s for s in steps}  # what each step waits for when steps run side by side (--jobs)
+    assert all(not s.needs for s in steps if s.kind == "train")
+    assert by_label["eval rsseg seed 1"].needs == (runs / "rsseg-seed1",)
+    assert rsseg_corrupt.needs == (runs / "rsseg-seed1", runs / "baseline-seed1" / "corrupt")
+    assert by_label["corrupt baseline seed 0"].needs == (runs / "baseline-seed0",)
+    assert by_label["analyze seed 0"].needs == (runs / "baseline-seed0", runs / "rsseg-seed0")
+    assert set(steps[-1].needs) == {s.out for s in steps[:-1]}
 
 
 def test_bad_study_values(tmp_path):

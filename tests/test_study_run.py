@@ -29,7 +29,7 @@ def test_a_study_runs_resumes_and_reports_over_seeds(synthcity_small, tmp_path):
     (tmp_path / "study.yaml").write_text(yaml.safe_dump(spec))
     study, out = load_study(tmp_path / "study.yaml"), tmp_path / "study"
     lines: list[str] = []
-    steps = run_study(study, out, echo=lines.append)
+    steps = run_study(study, out, jobs=2, echo=lines.append)  # steps side by side, each after its needs
     assert len(steps) == 4 + 4 + 4 + 1 + 1 and all(": done in " in line for line in lines)
 
     seeds = {r["configuration"]: r for r in _csv(out / "report" / "tables" / "seeds.csv")}
@@ -43,7 +43,7 @@ def test_a_study_runs_resumes_and_reports_over_seeds(synthcity_small, tmp_path):
 
     shutil.rmtree(out / "runs" / "rsseg-seed1" / "corrupt")  # as if killed during that sweep
     lines.clear()
-    run_study(study, out, echo=lines.append)
+    run_study(study, out, jobs=2, echo=lines.append)
     redone = [line for line in lines if ": done in " in line]
     assert [line.split("]")[1].split(":")[0].strip() for line in redone] == ["corrupt rsseg seed 1", "report"]
     assert (out / "report" / "tables" / "uncertainty.csv").read_bytes() == before  # the same numbers again
