@@ -1,9 +1,9 @@
 """Does ``study --jobs`` pay on this machine? The same small study run with ``--jobs 1`` and with ``--jobs N``.
 
 Each run is a fresh study folder (one recipe x ``--seeds`` at ``--iterations``, validation only at the end: train,
-eval, report; no sweep). Prints both wall times and their ratio (jobs 1 / jobs N: above 1 means side-by-side steps
-are faster). On 2 cores a tiny model's training is too small to keep 2 threads busy, so 2 jobs of 1 thread should
-beat 1 job of 2 threads.
+eval, a 4-image analyze, report; no sweep). Prints both wall times and their ratio (jobs 1 / jobs N: above 1
+means side-by-side steps are faster). On 2 cores a tiny model's training is too small to keep 2 threads busy, so
+2 jobs of 1 thread should beat 1 job of 2 threads.
 
     python scripts/bench_study_jobs.py --recipe synthcity_tiny_rsseg --iterations 200 --seeds 0,1 --jobs 2
 """
@@ -40,11 +40,11 @@ def main() -> None:
     args = parser.parse_args()
     spec = {"data": args.data, "iterations": args.iterations, "baseline": "model",
             "seeds": [int(s) for s in args.seeds.split(",")], "models": {"model": {"recipe": args.recipe}},
-            "report": {"resamples": 20}}
+            "analyze": {"num_images": 4}, "report": {"resamples": 20}}
     with tempfile.TemporaryDirectory() as tmp:
         one = study_seconds(spec, Path(tmp) / "jobs1", 1)
         many = study_seconds(spec, Path(tmp) / f"jobs{args.jobs}", args.jobs)
-    print(f"{args.recipe}, {len(spec['seeds'])} runs x {args.iterations} iterations (train, eval, report)")
+    print(f"{args.recipe}, {len(spec['seeds'])} runs x {args.iterations} iterations (train, eval, analyze, report)")
     print(f"--jobs 1: {one:.1f} s   --jobs {args.jobs}: {many:.1f} s   ratio {one / many:.2f}x")
 
 

@@ -10,7 +10,9 @@ from torch import nn
 from repsep.config import load_config
 from repsep.engine.checkpoint import load_model, load_state, weights_sha256
 from repsep.engine.optim import PolyWarmupLR, build_adamw, param_groups, poly_warmup_factor
-from repsep.engine.train import TrainSampler, claim_out_dir, train
+from repsep.engine.run_folder import claim_out_dir
+from repsep.engine.sampler import TrainSampler
+from repsep.engine.train import train
 from repsep.errors import UserError
 
 # ---- sampler ----------------------------------------------------------------------------------------------------

@@ -28,7 +28,7 @@ def fill_model(entry: ModelEntry) -> None:
     train = entry.train
     ckpt = next((r.checkpoint for r in entry.runs if r.checkpoint is not None and r.checkpoint.is_file()), None)
     if train is not None:
-        from repsep.engine.train import load_run_config
+        from repsep.engine.run_folder import load_run_config
 
         cfg = load_run_config(train.path)
         model_cfg, size = cfg.model, _image_size(cfg.model.img_size, cfg.data.crop)

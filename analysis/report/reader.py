@@ -112,7 +112,7 @@ class ModelEntry:
 
     def iterations(self) -> int | None:
         """Training iterations (``schedule.iters`` of the saved config) when the train folder was given."""
-        from repsep.engine.train import load_run_config
+        from repsep.engine.run_folder import load_run_config
 
         return None if self.train is None else int(load_run_config(self.train.path).schedule.iters)
 

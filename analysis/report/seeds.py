@@ -60,7 +60,7 @@ def _score(m: ModelEntry, score: str) -> float | None:
 
 def _train_config(entry: ModelEntry) -> dict[str, Any] | None:
     if entry.train is not None:
-        from repsep.engine.train import load_run_config
+        from repsep.engine.run_folder import load_run_config
 
         return json.loads(json.dumps(dataclasses.asdict(load_run_config(entry.train.path))))
     ckpt = next((r.checkpoint for r in entry.runs if r.checkpoint is not None and r.checkpoint.is_file()), None)

@@ -6,7 +6,7 @@ JSON object per logged iteration and per validation), ``checkpoint_last.pt`` (ev
 iterations), ``model_final.pt`` (deployed export) and ``DONE`` (written last). ``--overwrite`` trains in a hidden
 sibling folder and swaps the result in only after it succeeded.
 
-Exact resume: the data order is a pure function of (seed, sample position) (:class:`TrainSampler`), the
+Exact resume: the data order is a pure function of (seed, sample position) (:mod:`repsep.engine.sampler`), the
 checkpoint holds model, optimizer, scheduler, scaler and every rank's RNG states, and no RNG is drawn outside the
 training step, so stopping at iteration k and resuming gives bit-identical weights to an uninterrupted run.
 """
@@ -14,17 +14,15 @@ training step, so stopping at iteration k and resuming gives bit-identical weigh
 from __future__ import annotations
 
 import contextlib
-import json
 import random
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Sampler
+from torch.utils.data import DataLoader
 
-from repsep.config import TrainConfig, config_from_dict, dump_config
+from repsep.config import TrainConfig, dump_config
 from repsep.engine import distributed as dist
 from repsep.engine.checkpoint import (
     check_train_state,
@@ -36,129 +34,15 @@ from repsep.engine.checkpoint import (
     writing,
 )
 from repsep.engine.optim import PolyWarmupLR, build_adamw
+from repsep.engine.run_folder import MetricsLog, check_same_config, claim_out_dir
+from repsep.engine.sampler import TrainSampler
 from repsep.errors import UserError
 from repsep.io import dumps_json
 from repsep.manifest import build_manifest, sha256_file
 from repsep.ownership import OwnedFolder, refuse_protected, replace_result
 from repsep.progress import progress_bar
 
-OUTPUT_FILES = ("DONE", "checkpoint_last.pt", "model_final.pt", "metrics.jsonl", "config.yaml", "manifest.json")
-#: config keys that may change between a run and its resumption (they do not affect the weights)
-RESUME_FREE_KEYS = ("data.num_workers", "data.scan", "schedule.val_interval", "schedule.ckpt_interval",
-                    "schedule.log_interval")
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
-
-
-class TrainSampler(Sampler[tuple[int, int]]):
-    """``(index, seed)`` keys of one rank for iterations ``[start_iter, stop_iter)``.
-
-    The sample stream is an endless sequence of epochs; epoch ``e`` is the permutation and the per-sample
-    transform seeds drawn from ``np.random.default_rng([seed, e])``. Iteration ``i`` consumes ``accum_steps``
-    micro-batches per rank; micro-batch ``m`` of rank ``r`` takes stream positions
-    ``((i * accum_steps + m) * world + r) * batch_size + [0, batch_size)``. The keys therefore depend only on
-    (seed, position): resuming at any iteration continues the same stream.
-    """
-
-    def __init__(self, length: int, seed: int, batch_size: int, start_iter: int, stop_iter: int, *,
-                 accum_steps: int = 1, rank: int = 0, world: int = 1):
-        if length <= 0:
-            raise ValueError("TrainSampler needs a non-empty dataset")
-        self.length, self.seed, self.batch_size = length, seed, batch_size
-        self.start_iter, self.stop_iter, self.accum_steps, self.rank, self.world = (
-            start_iter, stop_iter, accum_steps, rank, world)
-        self._epoch: tuple[int, np.ndarray, np.ndarray] | None = None
-
-    def epoch(self, e: int) -> tuple[np.ndarray, np.ndarray]:
-        """(permutation, seeds) of epoch ``e``."""
-        if self._epoch is None or self._epoch[0] != e:
-            rng = np.random.default_rng([self.seed, e])
-            self._epoch = (e, rng.permutation(self.length), rng.integers(0, 2**31 - 1, self.length))
-        return self._epoch[1], self._epoch[2]
-
-    def key(self, position: int) -> tuple[int, int]:
-        perm, seeds = self.epoch(position // self.length)
-        j = position % self.length
-        return int(perm[j]), int(seeds[j])
-
-    def __iter__(self) -> Iterator[tuple[int, int]]:
-        b = self.batch_size
-        for i in range(self.start_iter, self.stop_iter):
-            for m in range(self.accum_steps):
-                first = ((i * self.accum_steps + m) * self.world + self.rank) * b
-                for p in range(first, first + b):
-                    yield self.key(p)
-
-    def __len__(self) -> int:
-        return (self.stop_iter - self.start_iter) * self.accum_steps * self.batch_size
-
-
-# ---- output folder ---------------------------------------------------------------------------------------------
-
-def claim_out_dir(out: Path, resume: bool, overwrite: bool, inputs: tuple = ()) -> tuple[str, OwnedFolder]:
-    """What to do with the run folder ``out`` (an :class:`OwnedFolder` of kind ``train``); no side effects.
-
-    Returns (action, folder record): ``fresh`` (train into ``out``), ``resume`` (continue its checkpoint), ``done``
-    (finished and ``--resume``: nothing to do) or ``replace`` (``--overwrite`` of a previous run: train beside it and
-    swap in only after success). Refused: a foreign file in ``out``, another command's result, a finished run
-    without a flag, an unfinished one without ``--resume``/``--overwrite``.
-    """
-    if resume and overwrite:
-        raise UserError("--resume and --overwrite exclude each other")
-    owned = OwnedFolder.claim(out, "train", overwrite=overwrite, resume=resume, inputs=inputs, create=False)
-    if owned.finished:
-        return ("done" if resume else "replace"), owned
-    if not owned.files:
-        return "fresh", owned
-    if overwrite:
-        return "replace", owned
-    if resume:
-        return ("resume" if owned.has("checkpoint_last.pt") else "fresh"), owned
-    raise UserError(f"--out {out}: holds an unfinished train run; pass --resume to continue it or --overwrite to "
-                    "start over")
-
-
-def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out = {}
-    for k, v in d.items():
-        if isinstance(v, dict):
-            out.update(_flat(v, f"{prefix}{k}."))
-        else:
-            out[prefix + k] = v
-    return out
-
-
-def _check_same_config(saved: dict[str, Any], cfg: TrainConfig, path: Path) -> None:
-    a, b = _flat(saved), _flat(cfg.to_dict())
-    diff = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k) and k not in RESUME_FREE_KEYS)
-    if diff:
-        shown = ", ".join(f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in diff[:4])
-        raise UserError(f"{path}: the run was started with a different config ({shown}); resume with the same "
-                        "config or start a new --out")
-
-
-# ---- metrics log ----------------------------------------------------------------------------------------------
-
-class MetricsLog:
-    """``metrics.jsonl`` in an :class:`OwnedFolder` (None on non-main ranks: appends are dropped), rewritten
-    atomically on every append (a reader never sees a partial line) and recorded in the folder's marker."""
-
-    NAME = "metrics.jsonl"
-
-    def __init__(self, folder: OwnedFolder | None, keep_until: int | None = None):
-        self.folder = folder
-        self.lines: list[str] = []
-        if folder is not None and keep_until is not None and folder.has(self.NAME):
-            text = folder.read_bytes(self.NAME).decode("utf-8")  # digest-checked
-            self.lines = [ln for ln in text.splitlines() if ln.strip() and json.loads(ln).get("iter", 0) <= keep_until]
-
-    def append(self, record: dict[str, Any]) -> None:
-        from repsep.io import json_safe
-
-        if self.folder is None:
-            return
-        self.lines.append(json.dumps(json_safe(record), sort_keys=True, allow_nan=False))
-        with writing(self.folder.path / self.NAME):
-            self.folder.write_text(self.NAME, "\n".join(self.lines) + "\n")
 
 
 # ---- training -------------------------------------------------------------------------------------------------
@@ -249,7 +133,7 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool = False, overwrite:
             raise UserError(f"{ckpt_path}: content differs from what repsep-bench train wrote (sha256 mismatch with "
                             f"{out / '.repsep-bench.json'}); it was edited or damaged")
         state = check_train_state(load_state(ckpt_path), ckpt_path)
-        _check_same_config(state["config"], cfg, ckpt_path)
+        check_same_config(state["config"], cfg, ckpt_path)
         saved_world = state["data"]["world_size"]
         if saved_world != world:
             raise UserError(f"{ckpt_path}: the run was started with {saved_world} process(es) and is resumed with "
@@ -406,11 +290,3 @@ def _run(cfg: TrainConfig, model: torch.nn.Module, folder: OwnedFolder | None, s
             folder.write_text("DONE", f"iter {s.iters}\n")
             folder.finish()
     return {"status": "finished", "iter": s.iters, "val": last_val}
-
-
-def load_run_config(out: str | Path) -> TrainConfig:
-    """The resolved config saved in a run folder."""
-    from repsep.config import read_yaml
-
-    path = Path(out) / "config.yaml"
-    return config_from_dict(read_yaml(path), str(path))
