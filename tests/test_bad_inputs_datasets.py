@@ -134,6 +134,30 @@ def test_convert_bad_mat_and_bad_stuffthingmap(tmp_path, capsys):
                "--layout cityscapes: data convert handles coco_stuff164k, coco_stuff10k", raw164k)
 
 
+def test_convert_overwrite_replaces_only_its_own_unchanged_files(tmp_path, capsys):
+    raw = write_fixture(tmp_path / "raw", "coco_stuff164k", 1, 1, raw=True)
+    ours = raw / "annotations" / "val2017" / "000000500000_labelTrainIds.png"
+    mmseg = raw / "annotations" / "train2017" / "000000000000_labelTrainIds.png"
+    Image.fromarray(np.zeros((32, 64), np.uint8)).save(mmseg)  # written by mmseg's converter, not by us
+    foreign = mmseg.read_bytes()
+    assert run_cli(["data", "convert", str(raw), "--layout", "coco_stuff164k"]) == 0
+    assert mmseg.read_bytes() == foreign and ours.is_file()  # a file already there is kept
+    _one_error(capsys, ["data", "convert", str(raw), "--layout", "coco_stuff164k", "--overwrite"],
+               f"{mmseg}: exists and was not written by repsep-bench data convert", raw)
+
+    mmseg.unlink()  # now every label file is ours: --overwrite rewrites them
+    assert run_cli(["data", "convert", str(raw), "--layout", "coco_stuff164k"]) == 0
+    converted = ours.read_bytes()
+    ours.write_bytes(b"edited")
+    assert run_cli(["data", "convert", str(raw), "--layout", "coco_stuff164k"]) == 0  # kept without --overwrite
+    _one_error(capsys, ["data", "convert", str(raw), "--layout", "coco_stuff164k", "--overwrite"],
+               f"{ours}: exists and was not written by repsep-bench data convert (or was changed since", raw)
+    ours.write_bytes(converted)
+    capsys.readouterr()
+    assert run_cli(["data", "convert", str(raw), "--layout", "coco_stuff164k", "--overwrite"]) == 0
+    assert "wrote 2 label files" in capsys.readouterr().out and ours.read_bytes() == converted
+
+
 
 @pytest.mark.parametrize("argv, fragment", [
     (["{root}", "--layout", "acdc:fig"],

@@ -110,7 +110,9 @@ def data_convert(
                             "only new *_labelTrainIds.png files (and, for 10k or another --out, the images as links "
                             "or copies) are added, nothing is deleted."),
     overwrite: bool = typer.Option(False, help="Rewrite label files that are already there (default: keep them, so "
-                                   "a rerun continues where it stopped)."),
+                                   "a rerun continues where it stopped). Only files this command wrote and nobody "
+                                   "changed since (their sha256 is in OUT/.repsep-bench-convert.jsonl) are "
+                                   "rewritten; any other is refused before anything is written."),
 ) -> None:
     """Convert official COCO-Stuff annotations into the *_labelTrainIds.png that mmseg's converters write."""
     from repsep.data.convert import convert
