@@ -30,6 +30,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import gpu_check_parts as parts  # noqa: E402
 from gpu_check_parts import Profile  # noqa: E402
 
+from repsep.errors import UserError  # noqa: E402
+from repsep.ownership import OwnedFolder  # noqa: E402
+
 BASELINES = ("baseline_vit", "upernet_vit", "setr_naive", "setr_pup", "setr_mla", "segmenter_linear",
              "segmenter_mask")
 GPU = Profile(
@@ -126,10 +129,8 @@ def environment(device: str) -> dict[str, Any]:
             "cuda": torch.version.cuda, "threads": torch.get_num_threads()}
 
 
-def run(profile: Profile, out: Path, work: Path) -> dict[str, Any]:
+def run(profile: Profile, out: OwnedFolder, work: Path) -> dict[str, Any]:
     """Every part in order into ``result`` (written after each part); the first failure is recorded and raised."""
-    from repsep.io import atomic_write_json, atomic_write_text
-
     start = time.perf_counter()
     result: dict[str, Any] = {"profile": profile.name, "environment": environment(profile.device), "timing": {}}
     steps = [("synth", lambda: parts.synth_data(profile, work)),
@@ -141,8 +142,8 @@ def run(profile: Profile, out: Path, work: Path) -> dict[str, Any]:
 
     def save() -> None:
         result["total_s"] = time.perf_counter() - start
-        atomic_write_json(out / "gpu_check.json", result)
-        atomic_write_text(out / "gpu_check.md", markdown(result))
+        out.write_json("gpu_check.json", result)
+        out.write_text("gpu_check.md", markdown(result))
 
     for name, step in steps:
         t0 = time.perf_counter()
@@ -166,11 +167,15 @@ def main() -> int:
     parser.add_argument("--work", type=Path, default=None, help="scratch folder (default: a temporary one, removed)")
     args = parser.parse_args()
     profile = SMOKE if args.cpu_smoke else GPU
-    args.outdir.mkdir(parents=True, exist_ok=True)
+    try:  # a folder of its own: a rerun replaces only the two files it wrote there
+        out = OwnedFolder.claim(args.outdir, "gpu_check", overwrite=True, what="OUTDIR")
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     work = args.work or Path(tempfile.mkdtemp(prefix="gpu_check."))
     work.mkdir(parents=True, exist_ok=True)
     try:
-        result = run(profile, args.outdir, work)
+        result = run(profile, out, work)
     except BaseException:
         traceback.print_exc()
         print(f"gpu_check: FAILED; partial results in {args.outdir / 'gpu_check.json'}", file=sys.stderr)

@@ -78,3 +78,11 @@ def test_bad_calls_fail_loudly(tmp_path):
         proc = _gpu_check(tmp_path / "gpu", timeout=300)
         assert proc.returncode == 1 and "no CUDA device" in proc.stderr
         assert not (tmp_path / "gpu" / "gpu_check.json").exists()
+    mine = tmp_path / "mine"  # a folder holding someone else's file is refused before anything runs
+    mine.mkdir()
+    (mine / "gpu_check.json").write_text("my notes")
+    proc = _gpu_check(mine, "--cpu-smoke", timeout=300)
+    assert proc.returncode == 2 and proc.stderr.strip().splitlines() == [
+        f"error: OUTDIR {mine}: holds gpu_check.json, which repsep-bench gpu_check did not write; choose an empty "
+        "or new folder"]
+    assert (mine / "gpu_check.json").read_text() == "my notes"
