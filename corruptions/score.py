@@ -198,6 +198,22 @@ def score_predictions(cfg: ScoreConfig, out: str | Path, *, overwrite: bool = Fa
     base_seed, backends = _tree_identity(cfg, base, ids, cells[1:])
     root = dataset_root(base)
     rels = [materialized_relpath(base, i, root).as_posix() for i in indices]
+    settings = {
+        "model_sha256": None,  # over the prediction files: set once they are decoded
+        "dataset": cfg.data, "dataset_fingerprint": base.fingerprint(),
+        "split": cfg.split, "image_ids_sha256": ids_sha256(ids), "num_images": len(ids),
+        "subset_seed": None if len(ids) == len(base) else cfg.subset_seed,
+        "inference": {"mode": inference["mode"], "crop": as_int_list(inference["crop"]),
+                      "stride": as_int_list(inference["stride"]), "scales": [float(s) for s in inference["scales"]],
+                      "flip": bool(inference["flip"])},
+        "precision": cfg.precision, "base_seed": base_seed, "severities": list(cfg.severities),
+        "corruptions": list(cfg.corruptions), "backend": BACKEND,
+        "cell_backends": {f"{c}/{s}": backends[c] for c in cfg.corruptions for s in cfg.severities},
+    }
+    if reference is not None:  # before the scans and the decoding: a wrong reference fails fast
+        for line in check_reference(reference, settings, f"these predictions ({pred})",
+                                    allow_mismatch=cfg.allow_mismatch):
+            print(f"warning: --reference-results: {line}", file=sys.stderr)
     scan_split(base, indices=indices, full=True, progress=progress)
     check_predictions(pred, base, indices, cells, rels, progress)
     lut, valid = value_table(table, cfg.label_ids)
@@ -215,22 +231,8 @@ def score_predictions(cfg: ScoreConfig, out: str | Path, *, overwrite: bool = Fa
                 prediction, data = read_prediction(pred / key, lut, valid)
                 digests[key] = hashlib.sha256(data).hexdigest()
                 evaluators[cell].process(torch.from_numpy(prediction), label, [image_id])
-        model_sha = hashlib.sha256("".join(f"{k}\t{digests[k]}\n" for k in sorted(digests)).encode()).hexdigest()
-        settings = {
-            "model_sha256": model_sha, "dataset": cfg.data, "dataset_fingerprint": base.fingerprint(),
-            "split": cfg.split, "image_ids_sha256": ids_sha256(ids), "num_images": len(ids),
-            "subset_seed": None if len(ids) == len(base) else cfg.subset_seed,
-            "inference": {"mode": inference["mode"], "crop": as_int_list(inference["crop"]),
-                          "stride": as_int_list(inference["stride"]), "scales": [float(s) for s in inference["scales"]],
-                          "flip": bool(inference["flip"])},
-            "precision": cfg.precision, "base_seed": base_seed, "severities": list(cfg.severities),
-            "corruptions": list(cfg.corruptions), "backend": BACKEND,
-            "cell_backends": {f"{c}/{s}": backends[c] for c in cfg.corruptions for s in cfg.severities},
-        }
-        if reference is not None:
-            for line in check_reference(reference, settings, f"these predictions ({pred})",
-                                        allow_mismatch=cfg.allow_mismatch):
-                print(f"warning: --reference-results: {line}", file=sys.stderr)
+        settings["model_sha256"] = hashlib.sha256(
+            "".join(f"{k}\t{digests[k]}\n" for k in sorted(digests)).encode()).hexdigest()
         saved = {}
         for cell, evaluator in evaluators.items():
             conf, cell_ids, areas = evaluator.results()
@@ -246,6 +248,6 @@ def score_predictions(cfg: ScoreConfig, out: str | Path, *, overwrite: bool = Fa
             backend_per_cell={c: {s: f"{BACKEND}:{backends[c]}" for s in cfg.severities} for c in cfg.corruptions},
             corrupt_on=None, prediction_values="label ids" if cfg.label_ids else "train ids", settings=settings)
         write_outputs(folder, result, scores, saved, config=asdict(cfg), base_seed=base_seed, inputs={
-            "model": f"predictions:{pred}", "predictions": str(pred), "model_sha256": model_sha,
+            "model": f"predictions:{pred}", "predictions": str(pred), "model_sha256": settings["model_sha256"],
             "dataset": cfg.data, "split": cfg.split, "settings": settings})
     return result

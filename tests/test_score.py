@@ -5,6 +5,7 @@ with the model identity over the prediction files, and the result goes into `rep
 from __future__ import annotations
 
 import hashlib
+import json
 
 import numpy as np
 import pytest
@@ -70,3 +71,18 @@ def test_reference_results_and_report_accept_the_scored_folder(setup, tmp_path):
                     "--resamples", "20"]) == 0
     text = (tmp_path / "report" / "README.md").read_text()
     assert "score" in text and "sweep" in text
+
+
+def test_a_mismatched_reference_is_refused_before_any_prediction_is_read(setup, tmp_path, capsys):
+    ref = tmp_path / "ref"
+    ref.mkdir()
+    swept = read_json(setup["sweep"] / "robustness.json")
+    swept["settings"]["base_seed"] += 1  # swept with other corruption pixels
+    (ref / "robustness.json").write_text(json.dumps(swept))
+    empty = tmp_path / "no_predictions"  # reading predictions first would fail on this instead
+    empty.mkdir()
+    capsys.readouterr()
+    assert _score(setup, empty, tmp_path / "score", "--reference-results", str(ref)) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: --reference-results: ") and "differ in base_seed" in err[0]
+    assert not (tmp_path / "score").exists()
