@@ -33,6 +33,8 @@ def swept(synthcity_small, tiny_run, tmp_path_factory):
                         "--out", str(models[arch])]) == 0
     for name, model in models.items():
         assert run_cli(["corrupt", "--model", str(model), *data, *CORRUPT, "--out", str(root / f"corrupt_{name}")]) == 0
+        assert run_cli(["eval", "--model", str(model), *data, "--num-images", "2",
+                        "--out", str(root / f"eval_{name}")]) == 0
     for name in ARCHS:  # BEiT: every layer; the others: the decoder input (quicker)
         layers = [] if name == "beit" else ["--layers", "decoder_input"]
         assert run_cli(["analyze", "--model", str(models[name]), *data, *ANALYZE, *layers,
@@ -45,7 +47,12 @@ def test_corrupt_and_analyze(swept):
     for arch in ARCHS:
         rob = json.loads((root / f"corrupt_{arch}" / "robustness.json").read_text())
         assert set(rob["cells"]) == {"contrast", "gaussian_noise"} and rob["num_images"] == 2
-        assert 0.0 <= rob["clean"] <= 100.0 and rob["mPC"] is not None
+        evaluated = json.loads((root / f"eval_{arch}" / "metrics.json").read_text())
+        assert rob["clean"] == evaluated["mIoU"]  # the sweep's clean cell is `eval` on the same two images
+        assert rob["clean_metrics"]["aAcc"] == evaluated["aAcc"] and 0.0 < evaluated["aAcc"] <= 100.0
+        grid = rob["cells"]
+        mpc = (grid["contrast"]["1"] + grid["gaussian_noise"]["1"]) / 2
+        assert rob["mPC"] == pytest.approx(mpc) and rob["rPC"] == pytest.approx(100 * mpc / rob["clean"])
         summary = json.loads((root / f"analyze_{arch}" / "summary.json").read_text())
         assert summary["summary_layer"] == "decoder_input"
         layers = summary["layers"][next(iter(summary["layers"]))]
