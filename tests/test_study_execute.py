@@ -4,7 +4,11 @@ starts, finished steps skipped, one runner per folder, each job's thread share."
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -23,6 +27,7 @@ with open(log, "a") as f: f.write(f"end {name} {time.time()}\\n")
 sys.exit(code)
 """
 LAUNCHER = (sys.executable, "-c", STEP_SCRIPT)
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _step(tmp_path: Path, name: str, *, needs: tuple[str, ...] = (), seconds: float = 1.5, code: int = 0) -> Step:
@@ -91,3 +96,28 @@ def test_each_job_gets_its_share_of_the_cpus_unless_the_caller_chose():
     assert job_environment(2, 2, cpus=16, base={})["OMP_NUM_THREADS"] == "4"
     assert job_environment(3, 1, cpus=2, base={})["OMP_NUM_THREADS"] == "1"  # never 0
     assert job_environment(2, 1, cpus=8, base={"OMP_NUM_THREADS": "3"})["OMP_NUM_THREADS"] == "3"
+
+
+RUNNER_SCRIPT = """
+import sys
+from pathlib import Path
+from analysis.study.execute import Step, run_steps
+work = Path(sys.argv[1])
+step = Step("step long", "train", work / "long", ("import os, time; open({pid!r}, 'w').write(str(os.getpid())); "
+            "time.sleep(60)".format(pid=str(work / "pid")),))
+run_steps([step], (sys.executable, "-c"), jobs=1, echo=print)
+"""
+
+
+def test_a_terminated_runner_stops_its_running_steps(tmp_path):
+    runner = subprocess.Popen([sys.executable, "-c", RUNNER_SCRIPT, str(tmp_path)], cwd=ROOT,
+                              env={**os.environ, "PYTHONPATH": str(ROOT)})
+    deadline = time.monotonic() + 60
+    while not (tmp_path / "pid").is_file() or not (tmp_path / "pid").read_text():
+        assert time.monotonic() < deadline and runner.poll() is None, "the step never started"
+        time.sleep(0.1)
+    step_pid = int((tmp_path / "pid").read_text())
+    runner.send_signal(signal.SIGTERM)
+    assert runner.wait(timeout=30) == 128 + signal.SIGTERM
+    with pytest.raises(ProcessLookupError):  # the step was stopped and reaped, not left training as an orphan
+        os.kill(step_pid, 0)

@@ -13,7 +13,9 @@ import contextlib
 import fcntl
 import json
 import os
+import signal
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -70,6 +72,25 @@ def job_environment(jobs: int, nproc: int, *, cpus: int, base: dict[str, str]) -
 
 
 @contextlib.contextmanager
+def terminations_raise() -> Iterator[None]:
+    """Within the block SIGTERM and SIGHUP raise SystemExit (so ``finally`` blocks stop the running steps instead
+    of leaving them training on as orphans); the previous handlers come back after it."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+@contextlib.contextmanager
 def study_lock(folder: OwnedFolder) -> Iterator[None]:
     """Hold the study folder's lock (an empty file the folder records) for the block; refuse a second runner."""
     if not folder.has(LOCK):
@@ -86,12 +107,25 @@ def study_lock(folder: OwnedFolder) -> Iterator[None]:
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
+@contextlib.contextmanager
+def _stopping_on_exit(running: dict[int, tuple[subprocess.Popen, Step, float]]) -> Iterator[None]:
+    """Terminate (and wait for) the processes still in ``running`` when the block exits."""
+    try:
+        yield
+    finally:
+        for proc, _, _ in running.values():
+            proc.terminate()
+        for proc, _, _ in running.values():
+            proc.wait()
+
+
 def run_steps(steps: Sequence[Step], launcher: Sequence[str], *, jobs: int = 1, env: dict[str, str] | None = None,
               echo: Callable[[str], None] = print) -> None:
     """Run every unfinished step of ``steps`` (in plan order among those whose needs are met), ``jobs`` at once.
 
     One line per step: skipped, or done with its wall time. A failing step stops new starts; the running ones are
-    let finish, then a UserError names the failed step. An interruption of the runner stops its running steps.
+    let finish, then a UserError names the failed step. An interruption of the runner (Ctrl-C, SIGTERM, SIGHUP)
+    stops its running steps and waits for them.
     """
     total = len(steps)
     number = {id(step): i for i, step in enumerate(steps, 1)}
@@ -105,7 +139,7 @@ def run_steps(steps: Sequence[Step], launcher: Sequence[str], *, jobs: int = 1, 
             waiting.append(step)
     running: dict[int, tuple[subprocess.Popen, Step, float]] = {}
     failed: list[tuple[Step, int]] = []
-    try:
+    with terminations_raise(), _stopping_on_exit(running):
         while waiting or running:
             for step in [s for s in waiting if not failed and all(n in finished for n in s.needs)]:
                 if len(running) >= jobs:
@@ -125,11 +159,6 @@ def run_steps(steps: Sequence[Step], launcher: Sequence[str], *, jobs: int = 1, 
                     continue
                 finished.add(step.out)
                 echo(f"[{number[id(step)]}/{total}] {step.label}: done in {time.perf_counter() - start:.0f} s")
-    finally:
-        for proc, _, _ in running.values():
-            proc.terminate()
-        for proc, _, _ in running.values():
-            proc.wait()
     if failed:
         step, code = failed[0]
         raise UserError(f"study step {number[id(step)]}/{total} ({step.label}) failed with exit code {code}; "
