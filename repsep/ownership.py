@@ -1,8 +1,8 @@
 """The ownership rule: a command deletes or replaces only files it can prove it wrote.
 
 Every output folder a command writes holds a marker, ``.repsep-bench.json``: the command's *kind* (train, eval,
-corrupt, shift, analyze, report, materialize, predictions), whether the result is finished, and every file the command
-wrote with its sha256. The marker is the proof of ownership and the integrity record at once:
+corrupt, shift, analyze, report, materialize, predictions, study, gpu_check), whether the result is finished, and
+every file the command wrote with its sha256. The marker is the proof of ownership and the integrity record at once:
 
 - :meth:`OwnedFolder.claim` checks a folder before any work starts. A folder that is ``/``, the home folder, a
   dataset root or an input of the same command is refused; a folder holding a file no marker lists (a *foreign*

@@ -1,5 +1,5 @@
 """The one-shot GPU check behind ``scripts/gpu_check.sh``: run every part, write ``gpu_check.json`` and
-``gpu_check.md`` into OUTDIR, print the Markdown.
+``gpu_check.md`` into OUTDIR (a folder of its own, with its ``.repsep-bench.json`` marker), print the Markdown.
 
     python scripts/gpu_check.py OUTDIR [--cpu-smoke] [--work DIR]
 

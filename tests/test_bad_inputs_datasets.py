@@ -151,7 +151,7 @@ def test_convert_overwrite_replaces_only_its_own_unchanged_files(tmp_path, capsy
     ours.write_bytes(b"edited")
     assert run_cli(["data", "convert", str(raw), "--layout", "coco_stuff164k"]) == 0  # kept without --overwrite
     _one_error(capsys, ["data", "convert", str(raw), "--layout", "coco_stuff164k", "--overwrite"],
-               f"{ours}: exists and was not written by repsep-bench data convert (or was changed since", raw)
+               f"{ours}: exists and was not written by repsep-bench data convert (no matching digest in", raw)
     ours.write_bytes(converted)
     capsys.readouterr()
     assert run_cli(["data", "convert", str(raw), "--layout", "coco_stuff164k", "--overwrite"]) == 0

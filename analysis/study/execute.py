@@ -3,8 +3,10 @@ it needs; a step whose folder already holds its finished result is skipped.
 
 With ``jobs`` > 1 each process gets its share of the CPUs (``OMP_NUM_THREADS`` and ``REPSEP_CORRUPT_THREADS``,
 unless the caller's environment sets them): on a small CPU two 1-thread trainings of a tiny model go faster together
-than one 2-thread training alone (``scripts/bench_study_jobs.py`` prints the ratio). Only one runner works in a
-study folder at a time (an exclusive lock on its ``.study.lock``).
+than one 2-thread training alone (``scripts/bench_study_jobs.py`` prints the ratio); the share stays fixed while
+fewer steps can run (the report, a lone last training), so every step of a study sees the same thread count. Only
+one runner works in a study folder at a time: it holds an exclusive ``flock`` on the folder itself, and so does
+every step it starts (they inherit it), so a new runner is refused even while steps of a killed one run on.
 """
 
 from __future__ import annotations
@@ -13,20 +15,20 @@ import contextlib
 import fcntl
 import json
 import os
-import signal
 import subprocess
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from repsep.errors import UserError
-from repsep.ownership import MARKER, OwnedFolder
+from repsep.ownership import MARKER
+from repsep.progress import QUIET_ENV
 
-LOCK = ".study.lock"
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "REPSEP_CORRUPT_THREADS")
 POLL_S = 0.2
+INTERRUPT_GRACE_S = 10.0  # after Ctrl-C the steps got SIGINT too: let them unwind before terminating them
+TERMINATE_WAIT_S = 30.0  # then SIGKILL
 
 
 @dataclass(frozen=True)
@@ -61,71 +63,58 @@ def available_cpus() -> int:
 
 def job_environment(jobs: int, nproc: int, *, cpus: int, base: dict[str, str]) -> dict[str, str]:
     """The environment of every step's process: with ``jobs`` > 1, ``cpus // (jobs * nproc)`` threads (>= 1) for
-    torch and for corruption, except where ``base`` already sets them."""
+    torch and for corruption, and no progress bars (side-by-side bars would overwrite each other), except where
+    ``base`` already sets them."""
     env = dict(base)
     if jobs > 1:
         share = str(max(1, cpus // (jobs * nproc)))
-        for name in THREAD_VARIABLES:
+        for name, value in zip((*THREAD_VARIABLES, QUIET_ENV), (share, share, "1"), strict=True):
             if not env.get(name, "").strip():
-                env[name] = share
+                env[name] = value
     return env
 
 
 @contextlib.contextmanager
-def terminations_raise() -> Iterator[None]:
-    """Within the block SIGTERM and SIGHUP raise SystemExit (so ``finally`` blocks stop the running steps instead
-    of leaving them training on as orphans); the previous handlers come back after it."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def stop(signum: int, _frame: object) -> None:
-        raise SystemExit(128 + signum)
-
-    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGHUP)}
+def study_lock(folder: Path) -> Iterator[int]:
+    """Hold an exclusive lock on the (existing) study ``folder`` for the block; yields the locked descriptor, for
+    the steps to inherit. A folder locked by another runner, or by steps it started, is refused."""
+    fd = os.open(folder, os.O_RDONLY)
     try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-
-@contextlib.contextmanager
-def study_lock(folder: OwnedFolder) -> Iterator[None]:
-    """Hold the study folder's lock (an empty file the folder records) for the block; refuse a second runner."""
-    if not folder.has(LOCK):
-        folder.write_text(LOCK, "")
-    with open(folder.path / LOCK, "rb") as f:
         try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise UserError(f"{folder.path}: another study runner is working in this folder; wait for it or "
-                            "stop it first") from None
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
-
-
-@contextlib.contextmanager
-def _stopping_on_exit(running: dict[int, tuple[subprocess.Popen, Step, float]]) -> Iterator[None]:
-    """Terminate (and wait for) the processes still in ``running`` when the block exits."""
-    try:
-        yield
+            raise UserError(f"{folder}: another study runner (or a step it started) is working in this folder; "
+                            "wait for it or stop it first") from None
+        yield fd
     finally:
-        for proc, _, _ in running.values():
+        os.close(fd)  # closing, not LOCK_UN: steps still running keep the lock
+
+
+def _stop(running: dict[int, tuple[subprocess.Popen, Step, float]], *, grace: float) -> None:
+    """Stop the processes in ``running``: ``grace`` seconds to exit by themselves, then SIGTERM, then SIGKILL."""
+    procs = [proc for proc, _, _ in running.values()]
+    deadline = time.monotonic() + grace
+    while any(proc.poll() is None for proc in procs) and time.monotonic() < deadline:
+        time.sleep(POLL_S)
+    for proc in procs:
+        if proc.poll() is None:
             proc.terminate()
-        for proc, _, _ in running.values():
+    for proc in procs:
+        try:
+            proc.wait(timeout=TERMINATE_WAIT_S)
+        except subprocess.TimeoutExpired:
+            proc.kill()
             proc.wait()
 
 
 def run_steps(steps: Sequence[Step], launcher: Sequence[str], *, jobs: int = 1, env: dict[str, str] | None = None,
-              echo: Callable[[str], None] = print) -> None:
+              lock_fd: int | None = None, echo: Callable[[str], None] = print) -> None:
     """Run every unfinished step of ``steps`` (in plan order among those whose needs are met), ``jobs`` at once.
 
-    One line per step: skipped, or done with its wall time. A failing step stops new starts; the running ones are
-    let finish, then a UserError names the failed step. An interruption of the runner (Ctrl-C, SIGTERM, SIGHUP)
-    stops its running steps and waits for them.
+    One line per step: skipped, done with its wall time, or failed. A failing step stops new starts; the running
+    ones are let finish, then a UserError names the failed steps. An interruption of the runner (Ctrl-C; SIGTERM,
+    which the CLI turns into SystemExit) stops its running steps and waits for them. Every step inherits
+    ``lock_fd`` (the study lock).
     """
     total = len(steps)
     number = {id(step): i for i, step in enumerate(steps, 1)}
@@ -139,13 +128,15 @@ def run_steps(steps: Sequence[Step], launcher: Sequence[str], *, jobs: int = 1, 
             waiting.append(step)
     running: dict[int, tuple[subprocess.Popen, Step, float]] = {}
     failed: list[tuple[Step, int]] = []
-    with terminations_raise(), _stopping_on_exit(running):
+    inherit = () if lock_fd is None else (lock_fd,)
+    try:
         while waiting or running:
             for step in [s for s in waiting if not failed and all(n in finished for n in s.needs)]:
                 if len(running) >= jobs:
                     break
                 waiting.remove(step)
-                proc = subprocess.Popen([*launcher, *step.argv], stdout=subprocess.DEVNULL, env=env)
+                proc = subprocess.Popen([*launcher, *step.argv], stdout=subprocess.DEVNULL, env=env,
+                                        pass_fds=inherit)
                 running[proc.pid] = (proc, step, time.perf_counter())
             if not running:
                 break  # nothing can start: a step failed (or a need is not in the plan)
@@ -156,12 +147,18 @@ def run_steps(steps: Sequence[Step], launcher: Sequence[str], *, jobs: int = 1, 
                 del running[pid]
                 if proc.returncode != 0:
                     failed.append((step, proc.returncode))
+                    left = f"; waiting for {len(running)} running step(s)" if running else ""
+                    echo(f"[{number[id(step)]}/{total}] {step.label}: failed with exit code {proc.returncode}{left}")
                     continue
                 finished.add(step.out)
                 echo(f"[{number[id(step)]}/{total}] {step.label}: done in {time.perf_counter() - start:.0f} s")
+    except KeyboardInterrupt:
+        _stop(running, grace=INTERRUPT_GRACE_S)
+        raise
+    finally:
+        _stop(running, grace=0.0)
     if failed:
-        step, code = failed[0]
-        raise UserError(f"study step {number[id(step)]}/{total} ({step.label}) failed with exit code {code}; "
-                        "fix it and run the study again to continue from there")
+        named = ", ".join(f"{number[id(step)]}/{total} ({step.label}, exit code {code})" for step, code in failed)
+        raise UserError(f"study step {named} failed; fix it and run the study again to continue from there")
     if waiting:
         raise RuntimeError(f"study steps need folders no step writes: {[s.label for s in waiting]}")

@@ -84,7 +84,7 @@ def plan(study: Study, out: Path) -> list[Step]:
     return steps
 
 
-def _claim(study: Study, out: Path) -> OwnedFolder:
+def _claim(study: Study, out: Path) -> None:
     """The study folder: new, or holding this same grid (anything else is refused)."""
     folder = OwnedFolder.claim(out, "study", resume=True)
     resolved = study.to_dict()
@@ -96,7 +96,6 @@ def _claim(study: Study, out: Path) -> OwnedFolder:
                             "choose another --out")
     else:
         folder.write_json("study.json", resolved)
-    return folder
 
 
 def run_study(study: Study, out: str | Path, *, nproc: int = 1, jobs: int = 1, dry_run: bool = False,
@@ -111,10 +110,12 @@ def run_study(study: Study, out: str | Path, *, nproc: int = 1, jobs: int = 1, d
         for i, step in enumerate(steps, 1):
             echo(f"[{i}/{len(steps)}] {step.label}: repsep-bench {' '.join(step.argv)}")
         return steps
-    folder = _claim(study, out)
+    if not out.is_dir():
+        OwnedFolder.claim(out, "study", resume=True)  # a new study folder: checked, then made (with its marker)
     launcher = [sys.executable, "-m", "repsep.cli"] if nproc == 1 else [
         sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}", "-m", "repsep.cli"]
     env = job_environment(jobs, nproc, cpus=available_cpus(), base=dict(os.environ))
-    with study_lock(folder):
-        run_steps(steps, launcher, jobs=jobs, env=env, echo=echo)
+    with study_lock(out) as lock_fd:  # before the claim scans the folder, which a running study is writing
+        _claim(study, out)
+        run_steps(steps, launcher, jobs=jobs, env=env, lock_fd=lock_fd, echo=echo)
     return steps

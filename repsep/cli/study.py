@@ -15,7 +15,8 @@ def study_cmd(
                              "grid), runs/<model>-seed<S>/ (train, eval/, corrupt/), analyze/seed<S>/, report/."),
     nproc: int = typer.Option(1, "--nproc", min=1, help="Processes per step (torchrun; 1 = plain process)."),
     jobs: int = typer.Option(1, "--jobs", min=1, help="Steps run side by side (a step still waits for the steps "
-                             "it needs: eval for its training, a sweep for the baseline's sweep of its seed). With "
+                             "it needs: eval and the sweep for their training, a sweep for the baseline's sweep of "
+                             "its seed, analyze for every training of its seed, the report for everything). With "
                              "more than 1 each process gets CPUs // (jobs x nproc) threads (OMP_NUM_THREADS, "
                              "REPSEP_CORRUPT_THREADS; set them yourself to choose). Tiny models on a few cores "
                              "train faster as 2 jobs of 1 thread than as 1 job of 2 (scripts/bench_study_jobs.py); "

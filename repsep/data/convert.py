@@ -39,7 +39,7 @@ RECORD = ".repsep-bench-convert.jsonl"
 
 class WrittenLabels:
     """The label files ``data convert`` wrote under ``out``: one JSON line ``{"file", "sha256"}`` per write in
-    ``out/RECORD``, appended (and flushed to disk) before the file is renamed into place, so a kill between the two
+    ``out/RECORD``, appended before the file is renamed into place, so a kill between the two
     leaves a record that the old content does not match. Lines that do not parse (cut by a kill) are ignored."""
 
     def __init__(self, out: Path) -> None:
@@ -70,10 +70,8 @@ class WrittenLabels:
         data = buffer.getvalue()
         key, digest = self._key(target), sha256_bytes(data)
         self.out.mkdir(parents=True, exist_ok=True)
-        with open(self.path, "a", encoding="utf-8") as f:
+        with open(self.path, "a", encoding="utf-8") as f:  # a lost line (power cut) only makes --overwrite refuse
             f.write(json.dumps({"file": key, "sha256": digest}) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
         self.digests.setdefault(key, set()).add(digest)
         target.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(target, data)
@@ -82,9 +80,10 @@ class WrittenLabels:
         """Before ``overwrite`` writes anything: a UserError for the first existing target it did not write."""
         for target in targets:
             if target.exists() and not self.may_replace(target):
-                raise UserError(f"{target}: exists and was not written by repsep-bench data convert (or was "
-                                f"changed since; no matching digest in {self.path}); --overwrite replaces only its "
-                                "own files, so move or delete it yourself to regenerate it")
+                raise UserError(f"{target}: exists and was not written by repsep-bench data convert (no matching "
+                                f"digest in {self.path}: another tool's, a version before that record's, or "
+                                "changed since); --overwrite replaces only its own files, so move or delete it "
+                                "yourself to regenerate it")
 
 
 def _place(src: Path, dst: Path) -> None:
