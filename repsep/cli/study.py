@@ -20,7 +20,7 @@ def study_cmd(
                              "more than 1 each process gets CPUs // (jobs x nproc) threads (OMP_NUM_THREADS, "
                              "REPSEP_CORRUPT_THREADS; set them yourself to choose). Tiny models on a few cores "
                              "train faster as 2 jobs of 1 thread than as 1 job of 2 (scripts/bench_study_jobs.py); "
-                             "the numbers do not depend on it beyond float rounding."),
+                             "the thread count changes float rounding only (each run's manifest records it)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print every step's command and stop."),
 ) -> None:
     """Run a study: train every (model, seed) at equal iterations and data, then eval, sweep, analyze, report.
