@@ -17,6 +17,7 @@ every file the command wrote with its sha256. The marker is the proof of ownersh
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
@@ -301,6 +302,22 @@ def _sha256_fd(fd: int, chunk: int = 1 << 20) -> str:
         h.update(block)
         offset += len(block)
     return h.hexdigest()
+
+
+@contextmanager
+def lock_folder(path: str | os.PathLike, busy: str) -> Iterator[int]:
+    """Hold an exclusive ``flock`` on the existing folder ``path`` for the block; yields the locked descriptor
+    (child processes given it keep the lock after this process closes it). Held elsewhere: UserError
+    ``"PATH: <busy>"``."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UserError(f"{path}: {busy}") from None
+        yield fd
+    finally:
+        os.close(fd)  # closing, not LOCK_UN: processes that inherited the descriptor keep the lock
 
 
 def remove_stale_temporaries(path: str | os.PathLike, kind: str) -> list[Path]:

@@ -212,3 +212,15 @@ def test_train_bad_inputs_exit_2_and_write_nothing(tiny_run, tmp_path, capsys):
     assert run_cli("train", "synthcity_tiny_rsseg", "--out", str(tiny_run)) == 2
     assert "already holds a finished train result" in capsys.readouterr().err
     assert {p.name: p.read_bytes() for p in tiny_run.iterdir() if p.is_file()} == before
+
+
+def test_a_second_train_on_a_run_folder_in_use_is_refused(synthcity_small, tmp_path):
+    from repsep.ownership import lock_folder
+
+    train(tiny_config(synthcity_small), tmp_path, stop_at=1, progress=False)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
+    with lock_folder(tmp_path, "held by this test"):  # as a running `train --resume` on the folder holds it
+        with pytest.raises(UserError, match="another train is writing in this run folder; wait for it"):
+            train(tiny_config(synthcity_small), tmp_path, resume=True, progress=False)
+        assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()} == before
+    assert train(tiny_config(synthcity_small), tmp_path, resume=True, progress=False)["status"] == "finished"

@@ -12,17 +12,16 @@ every step it starts (they inherit it), so a new runner is refused even while st
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import subprocess
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from repsep.errors import UserError
-from repsep.ownership import MARKER
+from repsep.ownership import MARKER, lock_folder
 from repsep.progress import QUIET_ENV
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "REPSEP_CORRUPT_THREADS")
@@ -74,20 +73,11 @@ def job_environment(jobs: int, nproc: int, *, cpus: int, base: dict[str, str]) -
     return env
 
 
-@contextlib.contextmanager
-def study_lock(folder: Path) -> Iterator[int]:
+def study_lock(folder: Path) -> contextlib.AbstractContextManager[int]:
     """Hold an exclusive lock on the (existing) study ``folder`` for the block; yields the locked descriptor, for
     the steps to inherit. A folder locked by another runner, or by steps it started, is refused."""
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise UserError(f"{folder}: another study runner (or a step it started) is working in this folder; "
-                            "wait for it or stop it first") from None
-        yield fd
-    finally:
-        os.close(fd)  # closing, not LOCK_UN: steps still running keep the lock
+    return lock_folder(folder, "another study runner (or a step it started) is working in this folder; wait for "
+                               "it or stop it first")
 
 
 def _stop(running: dict[int, tuple[subprocess.Popen, Step, float]], *, grace: float) -> None:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 from typing import Any
@@ -10,11 +11,35 @@ from typing import Any
 from repsep.config import TrainConfig, config_from_dict
 from repsep.engine.checkpoint import writing
 from repsep.errors import UserError
-from repsep.ownership import OwnedFolder
+from repsep.ownership import OwnedFolder, lock_folder
 
 #: config keys that may change between a run and its resumption (they do not affect the weights)
 RESUME_FREE_KEYS = ("data.num_workers", "data.scan", "schedule.val_interval", "schedule.ckpt_interval",
                     "schedule.log_interval")
+
+
+class RunLock:
+    """Rank 0's exclusive lock on a run folder (:func:`repsep.ownership.lock_folder`), from entry when the folder
+    exists, else from :meth:`take` right after it is made: a second ``train`` on the folder is refused."""
+
+    BUSY = "another train is writing in this run folder; wait for it or stop it first"
+
+    def __init__(self, out: Path, *, active: bool) -> None:
+        self.out, self.active, self.held = out, active, False
+        self._stack = contextlib.ExitStack()
+
+    def take(self) -> None:
+        """Lock the folder if it exists and is not locked yet (a no-op off rank 0)."""
+        if self.active and not self.held and self.out.is_dir():
+            self._stack.enter_context(lock_folder(self.out, self.BUSY))
+            self.held = True
+
+    def __enter__(self) -> RunLock:
+        self.take()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stack.close()
 
 
 def claim_out_dir(out: Path, resume: bool, overwrite: bool, inputs: tuple = ()) -> tuple[str, OwnedFolder]:

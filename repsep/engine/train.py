@@ -34,7 +34,7 @@ from repsep.engine.checkpoint import (
     writing,
 )
 from repsep.engine.optim import PolyWarmupLR, build_adamw
-from repsep.engine.run_folder import MetricsLog, check_same_config, claim_out_dir
+from repsep.engine.run_folder import MetricsLog, RunLock, check_same_config, claim_out_dir
 from repsep.engine.sampler import TrainSampler
 from repsep.errors import UserError
 from repsep.io import dumps_json
@@ -122,6 +122,13 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool = False, overwrite:
     out = Path(out)
     device = dist.init_from_env()
     world, main = dist.world_size(), dist.is_main()
+    with RunLock(out, active=main) as lock:  # rank 0 holds the run folder from here (or from its creation)
+        return _train(cfg, out, lock, device, world, main, resume=resume, overwrite=overwrite, stop_at=stop_at,
+                      progress=progress)
+
+
+def _train(cfg: TrainConfig, out: Path, lock: RunLock, device: torch.device, world: int, main: bool, *,
+           resume: bool, overwrite: bool, stop_at: int | None, progress: bool | None) -> dict[str, Any]:
     inputs = tuple(_dataset_root(cfg.data.spec)) + ((cfg.pretrained,) if cfg.pretrained else ())
     action, owned = claim_out_dir(out, resume, overwrite, inputs)
     if action == "done":
@@ -163,6 +170,7 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool = False, overwrite:
             folder = stack.enter_context(replace_result(out, "train", overwrite=True, inputs=inputs))
         elif main:
             folder = OwnedFolder.claim(out, "train", resume=resume, inputs=inputs, create=True)
+            lock.take()  # made just now: locked before anything is written (another train may have made it too)
             if action == "fresh":
                 folder.remove_all()
         result = _run(cfg, model, folder, state, train_ds, val_ds, device, stop_at, progress)
