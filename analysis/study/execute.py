@@ -13,18 +13,18 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import subprocess
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from corruptions.threads import ENV as CORRUPT_THREADS_ENV
 from repsep.errors import UserError
 from repsep.ownership import MARKER, lock_folder
 from repsep.progress import QUIET_ENV
 
-THREAD_VARIABLES = ("OMP_NUM_THREADS", "REPSEP_CORRUPT_THREADS")
+THREAD_VARIABLES = ("OMP_NUM_THREADS", CORRUPT_THREADS_ENV)
 POLL_S = 0.2
 INTERRUPT_GRACE_S = 10.0  # after Ctrl-C the steps got SIGINT too: let them unwind before terminating them
 TERMINATE_WAIT_S = 30.0  # then SIGKILL
@@ -51,13 +51,6 @@ def is_done(step: Step) -> bool:
     except (OSError, ValueError):
         return False
     return record.get("kind") == step.kind and bool(record.get("finished"))
-
-
-def available_cpus() -> int:
-    """The CPUs this process may run on."""
-    with contextlib.suppress(AttributeError):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
 
 
 def job_environment(jobs: int, nproc: int, *, cpus: int, base: dict[str, str]) -> dict[str, str]:

@@ -22,8 +22,9 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from analysis.study.execute import Step, available_cpus, job_environment, run_steps, study_lock
+from analysis.study.execute import Step, job_environment, run_steps, study_lock
 from analysis.study.spec import Study
+from corruptions.threads import available_cores
 from repsep.errors import UserError
 from repsep.ownership import OwnedFolder
 
@@ -114,7 +115,7 @@ def run_study(study: Study, out: str | Path, *, nproc: int = 1, jobs: int = 1, d
         OwnedFolder.claim(out, "study", resume=True)  # a new study folder: checked, then made (with its marker)
     launcher = [sys.executable, "-m", "repsep.cli"] if nproc == 1 else [
         sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}", "-m", "repsep.cli"]
-    env = job_environment(jobs, nproc, cpus=available_cpus(), base=dict(os.environ))
+    env = job_environment(jobs, nproc, cpus=available_cores(), base=dict(os.environ))
     with study_lock(out) as lock_fd:  # before the claim scans the folder, which a running study is writing
         _claim(study, out)
         run_steps(steps, launcher, jobs=jobs, env=env, lock_fd=lock_fd, echo=echo)
