@@ -19,7 +19,8 @@ def study_cmd(
                              "its seed, analyze for every training of its seed, the report for everything). With "
                              "more than 1 each process gets CPUs // (jobs x nproc) threads (OMP_NUM_THREADS, "
                              "REPSEP_CORRUPT_THREADS; set them yourself to choose). Tiny models on a few cores "
-                             "train faster as 2 jobs of 1 thread than as 1 job of 2 (scripts/bench_study_jobs.py); "
+                             "train faster as 2 jobs of 1 thread than as 1 job of 2 (a small study on 2 cores: "
+                             "1.27x, docs/performance.md, scripts/bench_study_jobs.py); "
                              "the thread count changes float rounding only (each run's manifest records it)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print every step's command and stop."),
 ) -> None:
