@@ -10,23 +10,21 @@ which loads back to an equal :class:`TrainConfig`.
 from __future__ import annotations
 
 import dataclasses
-import re
-import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Union
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 
 from repsep.errors import UserError
 from repsep.io import atomic_write_text, read_text
 from repsep.schema import MAX_PIXELS, UINT32_MAX, Rule, Spec, check
+from repsep.typed_dict import coerce, from_dict, plain
 
 if TYPE_CHECKING:
     from repsep.models import ModelConfig
 
-_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 RECIPES_DIR = Path(__file__).resolve().parent / "configs"
 DEFAULT_RECIPE = "synthcity_tiny_rsseg"
 MIN_TRAIN_CROP = 64
@@ -172,112 +170,7 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain nested dict (tuples as lists), the content of ``config.yaml``."""
-        return _plain(dataclasses.asdict(self))
-
-
-def _plain(v: Any) -> Any:
-    if isinstance(v, dict):
-        return {k: _plain(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_plain(x) for x in v]
-    return v
-
-
-# ---- generic validation ---------------------------------------------------------------------------------------
-
-def _type_name(tp: Any) -> str:
-    origin, args = typing.get_origin(tp), typing.get_args(tp)
-    if origin is Literal:
-        return " | ".join(repr(a) for a in args)
-    if origin in (Union, types.UnionType):
-        return " | ".join("null" if a is type(None) else _type_name(a) for a in args)
-    if origin is tuple:
-        return f"list of {_type_name(args[0])}" if args[-1] is Ellipsis else f"list of {len(args)} numbers"
-    if dataclasses.is_dataclass(tp):
-        return "mapping"
-    return getattr(tp, "__name__", str(tp))
-
-
-def _coerce(value: Any, tp: Any, key: str, source: str) -> Any:
-    """``value`` checked against type ``tp`` (lists become tuples, ints become floats where a float is due)."""
-    origin, args = typing.get_origin(tp), typing.get_args(tp)
-    bad = UserError(f"{source}: {key}: expected {_type_name(tp)}, got {value!r}")
-    if tp is Any:
-        return value
-    if origin in (Union, types.UnionType):
-        if value is None:
-            if type(None) in args:
-                return None
-            raise bad
-        for arg in (a for a in args if a is not type(None)):
-            try:
-                return _coerce(value, arg, key, source)
-            except UserError:
-                continue
-        raise bad
-    if origin is Literal:
-        if value in args and not isinstance(value, bool):
-            return value
-        raise bad
-    if dataclasses.is_dataclass(tp):
-        if isinstance(value, tp):
-            return value
-        if not isinstance(value, dict):
-            raise bad
-        return from_dict(tp, value, source, prefix=f"{key}.")
-    if origin is tuple:
-        if not isinstance(value, (list, tuple)):
-            raise bad
-        if args[-1] is Ellipsis:
-            return tuple(_coerce(v, args[0], f"{key}[{i}]", source) for i, v in enumerate(value))
-        if len(value) != len(args):
-            raise bad
-        return tuple(_coerce(v, a, f"{key}[{i}]", source) for i, (v, a) in enumerate(zip(value, args, strict=True)))
-    if origin in (list, dict) or tp in (list, dict):
-        if not isinstance(value, origin or tp):
-            raise bad
-        return value
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-        raise bad
-    if tp is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        raise bad
-    if tp is float:
-        number = isinstance(value, (int, float)) and not isinstance(value, bool)
-        if not (number or (isinstance(value, str) and _NUMBER.match(value))):  # YAML 1.1 reads 1e-4 as a string
-            raise bad
-        try:
-            return float(value)
-        except OverflowError:  # an int beyond float range
-            raise UserError(f"{source}: {key}: must be a finite number, got {value}") from None
-    if tp is str:
-        if isinstance(value, str):
-            return value
-        raise bad
-    raise TypeError(f"config type {tp!r} of {key} is not supported")
-
-
-def from_dict(cls: type, data: dict[str, Any], source: str, prefix: str = "") -> Any:
-    """Build dataclass ``cls`` from ``data``, validating keys and types; errors name ``source`` and the key."""
-    hints = typing.get_type_hints(cls, localns=_localns() if cls is TrainConfig else None)
-    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
-    for k in data:
-        if k not in fields:
-            raise UserError(f"{source}: unknown key '{prefix}{k}' (known: {', '.join(fields)})")
-    kwargs = {}
-    for name, f in fields.items():
-        if name in data:
-            kwargs[name] = _coerce(data[name], hints[name], prefix + name, source)
-        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-            raise UserError(f"{source}: missing key '{prefix}{name}'")
-    try:
-        return cls(**kwargs)
-    except (ValueError, TypeError, UserError) as e:  # __post_init__ checks (ModelConfig's name their key)
-        msg = str(e)
-        raise UserError(f"{source}: {msg if msg.startswith(prefix) else prefix + msg}") from None
+        return plain(dataclasses.asdict(self))
 
 
 def _localns() -> dict[str, Any]:
@@ -302,7 +195,7 @@ def _model_section(data: Any, source: str) -> ModelConfig:
     for k in data:
         if k not in hints:
             raise UserError(f"{source}: unknown key 'model.{k}' (known: {', '.join(hints)})")
-    values = {k: _coerce(v, hints[k], f"model.{k}", source) for k, v in data.items()}
+    values = {k: coerce(v, hints[k], f"model.{k}", source) for k, v in data.items()}
     try:
         if set(hints) - set(values) <= ADDED_FIELDS:  # a saved config (maybe older than the newest fields)
             return ModelConfig(**values)
@@ -317,7 +210,7 @@ def config_from_dict(data: Any, source: str) -> TrainConfig:
         raise UserError(f"{source}: expected a mapping of sections at the top level, got {type(data).__name__}")
     if "model" not in data:
         raise UserError(f"{source}: missing key 'model'")
-    return from_dict(TrainConfig, {**data, "model": _model_section(data["model"], source)}, source)
+    return from_dict(TrainConfig, {**data, "model": _model_section(data["model"], source)}, source, localns=_localns())
 
 
 # ---- files and overrides --------------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from repsep.errors import UserError
 from repsep.manifest import sha256_file
 from repsep.models.importers.hf_adapter import QUERY, SUPPORTED
 from repsep.models.importers.hf_load import HF_FORMAT, HFModelConfig
+from repsep.typed_dict import plain
 
 DATASETS = ("cityscapes", "ade20k", "synthcity")
 _SPEC = {"cityscapes": "cityscapes:data/cityscapes", "ade20k": "ade20k:data/ade20k", "synthcity": "synthcity"}
@@ -232,7 +233,7 @@ def import_hf(folder: str | Path, out: str | Path, dataset: str | None = None, l
                         num_classes=table.num_classes, img_size=crop)
     train_config = {"data": dataclasses.asdict(DataConfig(spec=spec, crop=crop, scale=crop)),
                     "eval": dataclasses.asdict(EvalConfig())}
-    sha = export_model(out, model, cfg, table, spec, _plain(train_config), source=record)
+    sha = export_model(out, model, cfg, table, spec, plain(train_config), source=record)
     return {**record, "weights_sha256": sha, "class_table": table.name, "dataset": dataset}
 
 
@@ -247,11 +248,6 @@ def _crop(resize: Any, config: dict[str, Any]) -> tuple[int, int]:
         return size[0], size[1]
     return 512, 512
 
-
-def _plain(v: Any) -> Any:
-    if isinstance(v, dict):
-        return {k: _plain(x) for k, x in v.items()}
-    return [_plain(x) for x in v] if isinstance(v, list | tuple) else v
 
 
 def _version() -> str:

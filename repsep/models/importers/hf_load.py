@@ -34,9 +34,10 @@ class HFModelConfig:
 def load_hf_export(obj: dict[str, Any], path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """The :class:`~repsep.engine.checkpoint.LoadedModel` fields (all but ``path``) of a checked export whose
     source is ``hf-transformers``."""
-    from repsep.config import DataConfig, EvalConfig, from_dict
+    from repsep.config import DataConfig, EvalConfig
     from repsep.data.labels import ClassTable
     from repsep.models.importers.hf_adapter import HFSegmentor, build_hf_model
+    from repsep.typed_dict import from_dict
 
     src = obj["source"]
     arch, config = src.get("architecture"), src.get("config")
