@@ -167,6 +167,10 @@ def main() -> int:
     parser.add_argument("--work", type=Path, default=None, help="scratch folder (default: a temporary one, removed)")
     args = parser.parse_args()
     profile = SMOKE if args.cpu_smoke else GPU
+    if args.work is not None and args.outdir.resolve() in (args.work.resolve(), *args.work.resolve().parents):
+        print(f"error: --work {args.work}: lies inside OUTDIR {args.outdir}, which holds only the check's own two "
+              "files; choose a scratch folder outside it", file=sys.stderr)
+        return 2
     try:  # a folder of its own: a rerun replaces only the two files it wrote there
         out = OwnedFolder.claim(args.outdir, "gpu_check", overwrite=True, what="OUTDIR")
     except UserError as e:

@@ -86,3 +86,9 @@ def test_bad_calls_fail_loudly(tmp_path):
         f"error: OUTDIR {mine}: holds gpu_check.json, which repsep-bench gpu_check did not write; choose an empty "
         "or new folder"]
     assert (mine / "gpu_check.json").read_text() == "my notes"
+    out = tmp_path / "out"  # a scratch folder inside OUTDIR would make OUTDIR foreign to the next run: refused
+    proc = _gpu_check(out, "--cpu-smoke", "--work", str(out / "scratch"), timeout=300)
+    assert proc.returncode == 2 and proc.stderr.strip().splitlines() == [
+        f"error: --work {out / 'scratch'}: lies inside OUTDIR {out}, which holds only the check's own two files; "
+        "choose a scratch folder outside it"]
+    assert not out.exists()
