@@ -3,6 +3,7 @@ the error on a line of its own after a progress bar, ``--quiet``, and SIGTERM cl
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import io
 import json
@@ -210,3 +211,35 @@ def test_sigterm_during_a_real_command_removes_its_staging_folder(tmp_path):
         proc.kill()
     assert proc.returncode == 128 + signal.SIGTERM, proc.stderr.read()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_sigterm_to_a_training_and_its_loader_workers_is_a_quiet_stop(synthcity_small, tmp_path):
+    """SIGTERM to the whole process group (`timeout`, `kill -- -PGID`, a cluster's job stop): the DataLoader workers
+    die with the training, whose loader then reports them killed while SIGTERM unwinds it; that is part of the stop
+    (exit 143), not a second error with its traceback."""
+    import time
+
+    from conftest import TINY_TRAIN_OVERRIDES
+
+    out = tmp_path / "run"
+    sets = [*TINY_TRAIN_OVERRIDES, "data.num_workers=2", "schedule.iters=100000", "schedule.ckpt_interval=100000"]
+    argv = [sys.executable, "-m", "repsep.cli", "train", "synthcity_tiny_baseline", "--set",
+            f"data.spec=synthcity:{synthcity_small}", *(x for item in sets for x in ("--set", item)), "--out", str(out)]
+    proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True,
+                            env={**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "REPSEP_QUIET": "1"})
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None:
+            lines = (out / "metrics.jsonl").read_text().splitlines() if (out / "metrics.jsonl").exists() else []
+            if any('"loss"' in line for line in lines):  # training (its loader workers are running)
+                break
+            time.sleep(0.1)
+        assert proc.poll() is None, proc.stderr.read()
+        os.killpg(proc.pid, signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert "Traceback" not in err, err

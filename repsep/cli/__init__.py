@@ -99,8 +99,17 @@ def os_error_message(e: OSError) -> str:
     return _one_line(f"{e.filename}: {reason}" if e.filename is not None else f"cannot read or write: {reason}")
 
 
+def _ignore_signal(signum: int, frame: object) -> None:
+    pass
+
+
 def _on_sigterm(signum: int, frame: object) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM kills at once
+    # The DataLoader's SIGCHLD handler raises when a worker died by a signal: with a SIGTERM to the whole process
+    # group (timeout, kill -- -PGID, a cluster stopping the job) the workers die with us, which is the stop itself,
+    # not an error to report while it unwinds. (A handler that does nothing, not SIG_DFL: a SIGCHLD already pending
+    # would make Python raise "ignored due to race condition".)
+    signal.signal(signal.SIGCHLD, _ignore_signal)
     raise SystemExit(EXIT_SIGTERM)
 
 
