@@ -1,4 +1,5 @@
-"""Print the size and cost table of docs/models.md: deployed params and GMACs of the baseline and RSSeg rungs.
+"""Print the size and cost tables: the single-factor ladder of the README (tiny at 256x512, ViT-L at 640x640),
+then the table of docs/models.md (deployed params and GMACs of the baseline and RSSeg rungs).
 
     python scripts/model_costs.py
 
@@ -34,6 +35,8 @@ def ladder_table(size: str = "tiny", image: tuple[int, int] = (256, 512)) -> Non
 
 def main() -> None:
     ladder_table()
+    print()
+    ladder_table("L", (640, 640))
     print()
     print("| model (rung) | input | backbone params (M) | decoder params (M, deployed) | backbone GMACs | "
           "decoder GMACs | total GMACs |")
