@@ -1,5 +1,6 @@
-"""A whole (tiny) study: every step runs as its own ``repsep-bench`` process, a rerun continues where it stopped,
-and the report groups the seeds of each model into one configuration with seed-aware intervals."""
+"""A whole (tiny) study: every step runs as its own ``repsep-bench`` process, a rerun continues where it stopped
+(also in a moved copy holding no resume checkpoints, as git holds the committed study), and the report groups the
+seeds of each model into one configuration with seed-aware intervals."""
 
 from __future__ import annotations
 
@@ -47,3 +48,12 @@ def test_a_study_runs_resumes_and_reports_over_seeds(synthcity_small, tmp_path):
     redone = [line for line in lines if ": done in " in line]
     assert [line.split("]")[1].split(":")[0].strip() for line in redone] == ["corrupt rsseg seed 1", "report"]
     assert (out / "report" / "tables" / "uncertainty.csv").read_bytes() == before  # the same numbers again
+
+    moved = tmp_path / "clone" / "study"  # as git holds a committed study: finished runs without checkpoint_last.pt
+    shutil.copytree(out, moved)
+    for resume_state in moved.rglob("checkpoint_last.pt"):
+        resume_state.unlink()
+    lines.clear()
+    run_study(study, moved, jobs=2, echo=lines.append)
+    assert [line.split("]")[1].split(":")[0].strip() for line in lines if ": done in " in line] == ["report"]
+    assert (moved / "report" / "tables" / "uncertainty.csv").read_bytes() == before
