@@ -37,12 +37,26 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
+def cpu_name(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
+    """The CPU's model name (Linux ``/proc/cpuinfo``), else what :mod:`platform` knows (e.g. ``x86_64``)."""
+    with contextlib.suppress(OSError, UnicodeDecodeError):
+        for line in cpuinfo.read_text(encoding="utf-8").splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name" and value.strip():
+                return value.strip()
+    return platform.processor() or platform.machine()
+
+
 def device_description() -> str:
+    """``cuda: <GPU name> xN`` or ``cpu: <model name> (<machine>, <torch's CPU kernels>), N threads``: the CPU
+    kernels (AVX2, AVX512 ...) and the thread count change the order of float sums, so a CPU run is repeatable bit
+    for bit only where both are the same."""
     import torch
 
     if torch.cuda.is_available():
         return f"cuda: {torch.cuda.get_device_name(0)} x{torch.cuda.device_count()}"
-    return f"cpu: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
+    kernels = torch.backends.cpu.get_cpu_capability()
+    return f"cpu: {cpu_name()} ({platform.machine()}, {kernels} kernels), {torch.get_num_threads()} threads"
 
 
 def sha256_bytes(data: bytes) -> str:
