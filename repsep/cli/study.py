@@ -20,14 +20,15 @@ def study_cmd(
                              "more than 1 each process gets CPUs // (jobs x nproc) threads (OMP_NUM_THREADS, "
                              "REPSEP_CORRUPT_THREADS; set them yourself to choose). Tiny models on a few cores "
                              "train faster as 2 jobs of 1 thread than as 1 job of 2 (a small study on 2 cores: "
-                             "1.27x, docs/performance.md, scripts/bench_study_jobs.py); "
-                             "the thread count changes float rounding only (each run's manifest records it)."),
+                             "1.27x, docs/performance.md, scripts/bench_study_jobs.py); the thread count (like "
+                             "the CPU's kernels) changes float rounding only; each run's manifest records both."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print every step's command and stop."),
 ) -> None:
     """Run a study: train every (model, seed) at equal iterations and data, then eval, sweep, analyze, report.
 
     Resumable: run the same command again after an interruption; finished steps are skipped and training resumes
-    from its last checkpoint. One line per step. One runner per study folder at a time.
+    from its last checkpoint. One line per step. One runner per study folder at a time. A study folder may be moved
+    or kept in git without its resume checkpoints (scripts/commit_study.sh) and continued on another machine.
     """
     from analysis.study.runner import run_study
     from analysis.study.spec import load_study
