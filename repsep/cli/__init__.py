@@ -30,7 +30,7 @@ from repsep.cli.data import data_app
 from repsep.cli.evaluate import eval_cmd
 from repsep.cli.models import models_app
 from repsep.cli.models_import import import_app
-from repsep.cli.options import bound_numeric_options
+from repsep.cli.options import bound_numeric_options, reflow_help
 from repsep.cli.report import report_cmd
 from repsep.cli.score import score_cmd
 from repsep.cli.shift import shift_cmd
@@ -135,7 +135,7 @@ def _process_state() -> Iterator[None]:
 
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: run the app and exit (always raises SystemExit); bad input is one stderr line, exit 2."""
-    command = bound_numeric_options(typer.main.get_command(app))
+    command = reflow_help(bound_numeric_options(typer.main.get_command(app)))
     with _process_state():
         try:
             code = command.main(args=argv, prog_name="repsep-bench", standalone_mode=False)

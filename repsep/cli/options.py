@@ -8,6 +8,7 @@ before the command runs, so no option value reaches torch, numpy or the OS unche
 
 from __future__ import annotations
 
+import inspect
 import math
 import re
 import types
@@ -100,6 +101,39 @@ def bound_numeric_options(command: Any) -> Any:
             param.callback = _bounds_callback(low, high, param.callback)
     for sub in (getattr(command, "commands", None) or {}).values():
         bound_numeric_options(sub)
+    return command
+
+
+_LIST_ITEM = re.compile(r"^(\s|[-*] |\||\d+[.)] )")
+"""A docstring line that starts a list item, a table row or an indented block: it keeps its own line."""
+
+
+def reflow_paragraphs(text: str) -> str:
+    """``text`` with the single line breaks inside each paragraph turned into spaces (list items, table rows,
+    indented lines and click's ``\\b`` paragraphs keep theirs)."""
+    paragraphs = []
+    for paragraph in inspect.cleandoc(text).split("\n\n"):
+        lines = paragraph.splitlines()
+        if not lines or lines[0].startswith("\b"):
+            paragraphs.append(paragraph)
+            continue
+        joined = [lines[0]]
+        for line in lines[1:]:
+            if _LIST_ITEM.match(line):
+                joined.append(line)
+            else:
+                joined[-1] = f"{joined[-1]} {line.strip()}"
+        paragraphs.append("\n".join(joined))
+    return "\n\n".join(paragraphs)
+
+
+def reflow_help(command: Any) -> Any:
+    """Reflow the help text of ``command`` and its sub-commands: typer 0.29 keeps a docstring's single line breaks
+    after its first paragraph, which rich then wraps again, breaking sentences mid-line."""
+    if getattr(command, "help", None):
+        command.help = reflow_paragraphs(command.help)
+    for sub in (getattr(command, "commands", None) or {}).values():
+        reflow_help(sub)
     return command
 
 

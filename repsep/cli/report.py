@@ -27,8 +27,9 @@ def report_cmd(
 
     Results that cannot be compared (another dataset fingerprint, split, images, inference options, precision;
     for corrupt also base seed, severities or backend per cell) are refused naming the first difference.
-    Tables: main (deployed params, GMACs, clean mIoU single- and multi-scale), ablation ladder (baseline -> +pathway ->
-    +SASM -> +DCA), robustness per corruption and group (mPC, rPC, mCE), natural shift from `shift` folders (mIoU
+    Tables: main (deployed params, GMACs, clean mIoU single- and multi-scale), ablation ladder (the single-factor rungs
+    baseline -> +aux -> +stem -> +skip -> +discrepancy -> +SASM -> +DCA that are present), robustness per
+    corruption and group (mPC, rPC, mCE), natural shift from `shift` folders (mIoU
     per dataset, mean, % of clean, beside mPC / rPC, with a figure of both), paired-bootstrap intervals of each
     model's mIoU difference vs the baseline (clean, per corruption group, per natural-shift dataset and their
     mean), over-smoothness from analyze. Shift folders of different models must hold the same datasets, images

@@ -2,13 +2,13 @@
 
 Four names, two families (plain ViT, pyramid ViT) x (baseline, RSSeg). A size comes from ``size=`` (a preset
 below) or from ``backbone=`` (a timm name; the matching preset if there is one, else ``custom`` with timm's
-backbone defaults and the real-size decoder). ``rsseg_*`` take the ablation switches ``pathway``, ``sasm`` and
-``dca``, so the ladder baseline -> +pathway -> +SASM -> +DCA is::
+backbone defaults and the real-size decoder). The switches (``aux_head``, ``stem``, ``low_level_skip``,
+``discrepancy``, ``sasm``, ``dca``) make the single-factor ladder :data:`LADDER` (baseline -> +aux -> +stem ->
++skip -> +discrepancy -> +SASM -> +DCA), e.g.::
 
-    model_config("baseline_vit", size="L")
-    model_config("rsseg_vit", size="L", sasm=False, dca=False)
-    model_config("rsseg_vit", size="L", dca=False)
-    model_config("rsseg_vit", size="L")
+    model_config("baseline_vit", size="L", aux_head=True)                  # +aux
+    model_config("rsseg_vit", size="L", dca=False)                          # +SASM
+    model_config("rsseg_vit", size="L")                                     # +DCA = RSSeg
 """
 
 from __future__ import annotations
