@@ -249,7 +249,6 @@ def _crop(resize: Any, config: dict[str, Any]) -> tuple[int, int]:
     return 512, 512
 
 
-
 def _version() -> str:
     import transformers
 
