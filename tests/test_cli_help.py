@@ -3,10 +3,8 @@ rich then breaks sentences mid-line); list items, table rows, indented lines and
 
 from __future__ import annotations
 
-import typer
-
-from repsep.cli import app
-from repsep.cli.options import _LIST_ITEM, reflow_help, reflow_paragraphs
+from repsep.cli import build_command
+from repsep.cli.options import _LIST_ITEM, reflow_paragraphs, walk_commands
 
 
 def test_reflow_joins_lines_and_keeps_lists():
@@ -32,14 +30,9 @@ def test_reflow_joins_lines_and_keeps_lists():
                                        "\b\nkept\nas is")
 
 
-def _commands(command, path="repsep-bench"):
-    yield path, command
-    for name, sub in (getattr(command, "commands", None) or {}).items():
-        yield from _commands(sub, f"{path} {name}")
-
-
 def test_every_command_help_is_reflowed():
-    for path, command in _commands(reflow_help(typer.main.get_command(app))):
+    """As `main` builds the CLI: no paragraph of any command's help keeps a line break inside a sentence."""
+    for path, command in walk_commands(build_command()):
         for paragraph in (command.help or "").split("\n\n"):
             if paragraph.startswith("\b"):
                 continue

@@ -19,6 +19,11 @@ def _csv(path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
+def _done(lines: list[str]) -> list[str]:
+    """The labels of the steps that ran (``[3/14] corrupt rsseg seed 1: done in 12 s`` -> ``corrupt rsseg seed 1``)."""
+    return [line.split("]")[1].split(":")[0].strip() for line in lines if ": done in " in line]
+
+
 def test_a_study_runs_resumes_and_reports_over_seeds(synthcity_small, tmp_path):
     spec = {"data": f"synthcity:{synthcity_small}", "iterations": 2, "seeds": [0, 1], "baseline": "baseline",
             "train_set": [*(s for s in TINY_TRAIN_OVERRIDES if not s.startswith("schedule.iters")),
@@ -45,8 +50,7 @@ def test_a_study_runs_resumes_and_reports_over_seeds(synthcity_small, tmp_path):
     shutil.rmtree(out / "runs" / "rsseg-seed1" / "corrupt")  # as if killed during that sweep
     lines.clear()
     run_study(study, out, jobs=2, echo=lines.append)
-    redone = [line for line in lines if ": done in " in line]
-    assert [line.split("]")[1].split(":")[0].strip() for line in redone] == ["corrupt rsseg seed 1", "report"]
+    assert _done(lines) == ["corrupt rsseg seed 1", "report"]
     assert (out / "report" / "tables" / "uncertainty.csv").read_bytes() == before  # the same numbers again
 
     moved = tmp_path / "clone" / "study"  # as git holds a committed study: finished runs without checkpoint_last.pt
@@ -55,5 +59,5 @@ def test_a_study_runs_resumes_and_reports_over_seeds(synthcity_small, tmp_path):
         resume_state.unlink()
     lines.clear()
     run_study(study, moved, jobs=2, echo=lines.append)
-    assert [line.split("]")[1].split(":")[0].strip() for line in lines if ": done in " in line] == ["report"]
+    assert _done(lines) == ["report"]
     assert (moved / "report" / "tables" / "uncertainty.csv").read_bytes() == before

@@ -133,9 +133,14 @@ def _process_state() -> Iterator[None]:
             os.environ[QUIET_ENV] = quiet
 
 
+def build_command() -> typer.core.TyperGroup:
+    """The click command of :data:`app` as ``main`` runs it: bounded numeric options, reflowed help."""
+    return reflow_help(bound_numeric_options(typer.main.get_command(app)))
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: run the app and exit (always raises SystemExit); bad input is one stderr line, exit 2."""
-    command = reflow_help(bound_numeric_options(typer.main.get_command(app)))
+    command = build_command()
     with _process_state():
         try:
             code = command.main(args=argv, prog_name="repsep-bench", standalone_mode=False)

@@ -13,7 +13,7 @@ import math
 import re
 import types
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import typer
@@ -91,16 +91,22 @@ def _numeric_kind(param: Any) -> type | None:
     return int if name.startswith("integer") else float if name.startswith("float") else None
 
 
+def walk_commands(command: Any, path: str = "repsep-bench") -> Iterator[tuple[str, Any]]:
+    """``(command path, click command)`` of ``command`` and every sub-command below it, parents first."""
+    yield path, command
+    for name, sub in (getattr(command, "commands", None) or {}).items():
+        yield from walk_commands(sub, f"{path} {name}")
+
+
 def bound_numeric_options(command: Any) -> Any:
     """Give every int / float parameter of ``command`` and its sub-commands the bounds of :data:`OPTION_BOUNDS`."""
-    for param in command.params:
-        kind = _numeric_kind(param)
-        if kind is not None:
-            name = next((o for o in param.opts if o.startswith("--")), "")
-            low, high = OPTION_BOUNDS.get(name, (0, INT_MAX) if kind is int else (0.0, 1e12))
-            param.callback = _bounds_callback(low, high, param.callback)
-    for sub in (getattr(command, "commands", None) or {}).values():
-        bound_numeric_options(sub)
+    for _, each in walk_commands(command):
+        for param in each.params:
+            kind = _numeric_kind(param)
+            if kind is not None:
+                name = next((o for o in param.opts if o.startswith("--")), "")
+                low, high = OPTION_BOUNDS.get(name, (0, INT_MAX) if kind is int else (0.0, 1e12))
+                param.callback = _bounds_callback(low, high, param.callback)
     return command
 
 
@@ -130,10 +136,9 @@ def reflow_paragraphs(text: str) -> str:
 def reflow_help(command: Any) -> Any:
     """Reflow the help text of ``command`` and its sub-commands: typer 0.29 keeps a docstring's single line breaks
     after its first paragraph, which rich then wraps again, breaking sentences mid-line."""
-    if getattr(command, "help", None):
-        command.help = reflow_paragraphs(command.help)
-    for sub in (getattr(command, "commands", None) or {}).values():
-        reflow_help(sub)
+    for _, each in walk_commands(command):
+        if each.help:
+            each.help = reflow_paragraphs(each.help)
     return command
 
 
