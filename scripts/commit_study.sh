@@ -3,7 +3,9 @@
 #   bash scripts/commit_study.sh studies/synthcity_ladder            finished steps; each finished run with its
 #                                                                     model_final.pt, never its checkpoint_last.pt
 #   bash scripts/commit_study.sh studies/synthcity_ladder --partial  also the unfinished runs with their resume
-#                                                                     checkpoints: only after the study was stopped
+#                                                                     checkpoints and the unfinished sweeps with the
+#                                                                     cells they finished: only after the study was
+#                                                                     stopped
 # A clone of the commit continues the study where it stopped (`repsep-bench study ... --out` the same folder).
 # Commits only what it stages (nothing else may be staged); exit 1 with "nothing to commit" when nothing is new.
 set -euo pipefail
@@ -18,14 +20,15 @@ if ! git diff --cached --quiet; then
     exit 2
 fi
 # the files each result folder's marker lists (what its command wrote): of finished results, and with --partial of
-# the unfinished trainings too; a finished run's checkpoint_last.pt leaves the index
+# the unfinished trainings and sweeps too (the files that exist: a sweep lists every cell it plans); a finished
+# run's checkpoint_last.pt leaves the index
 mapfile -t actions < <(python3 - "$study" "$partial" <<'PY'
 import json, pathlib, sys
 root, partial = pathlib.Path(sys.argv[1]), sys.argv[2] == "--partial"
 for marker in sorted(root.rglob(".repsep-bench.json")):
     record = json.loads(marker.read_text(encoding="utf-8"))
     kind, finished = record.get("kind"), bool(record.get("finished"))
-    if not (kind == "study" or finished or (partial and kind == "train")):
+    if not (kind == "study" or finished or (partial and kind in ("train", "corrupt"))):
         continue
     print(f"add {marker}")
     for name in sorted(record.get("files", {})):

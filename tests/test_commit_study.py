@@ -1,5 +1,5 @@
 """scripts/commit_study.sh: what a committed study keeps in git (finished results with model_final.pt, never the
-resume checkpoint of a finished run; unfinished runs only with --partial) and what it refuses."""
+resume checkpoint of a finished run; unfinished runs and sweeps only with --partial) and what it refuses."""
 
 from __future__ import annotations
 
@@ -42,6 +42,8 @@ def test_finished_steps_then_the_stopped_runs(tmp_path):
     (study / "runs" / "a-seed0" / ".metrics.jsonl.abcdefgh.tmp").write_text("partial")  # not listed: not added
     _result(study / "runs" / "b-seed0", "train", False, {"checkpoint_last.pt": "state", "metrics.jsonl": "{}\n"})
     _result(study / "report", "report", False, {"tables/main.csv": "x"})  # unfinished report: left alone
+    _result(study / "runs" / "a-seed0" / "corrupt", "corrupt", False, {"cells/clean.pt": "c"})
+    (study / "runs" / "a-seed0" / "corrupt" / "cells" / "fog-1.pt").write_text("not listed")
 
     proc = _commit(repo, "st")
     assert proc.returncode == 0, proc.stderr
@@ -51,7 +53,10 @@ def test_finished_steps_then_the_stopped_runs(tmp_path):
     assert _commit(repo, "st").stdout.strip() == "nothing to commit"
 
     assert _commit(repo, "st", "--partial").returncode == 0  # the study was stopped: keep b's resume state
-    assert "st/runs/b-seed0/checkpoint_last.pt" in _git(repo, "ls-files").split()
+    tracked = _git(repo, "ls-files").split()
+    assert "st/runs/b-seed0/checkpoint_last.pt" in tracked  # and the cells the stopped sweep finished
+    cells = "st/runs/a-seed0/corrupt/cells"
+    assert f"{cells}/clean.pt" in tracked and f"{cells}/fog-1.pt" not in tracked  # unlisted: left alone
     _result(study / "runs" / "b-seed0", "train", True,
             {"model_final.pt": "w", "checkpoint_last.pt": "state", "metrics.jsonl": "{}\n{}\n"})
     assert _commit(repo, "st").returncode == 0  # b finished next session: its resume checkpoint leaves git
