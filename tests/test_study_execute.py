@@ -60,7 +60,8 @@ def test_one_job_runs_the_steps_one_after_another(tmp_path):
 
 
 def test_a_failed_step_stops_new_starts_and_is_named(tmp_path):
-    steps = [_step(tmp_path, "a", after="end b"), _step(tmp_path, "b", code=3),  # b fails while a still runs
+    # b fails while a still runs: a ends 2 s after b's end line, time enough for the runner to see b's exit first
+    steps = [_step(tmp_path, "a", seconds=2.0, after="end b"), _step(tmp_path, "b", code=3),
              _step(tmp_path, "c", needs=("a",)), _step(tmp_path, "d")]
     lines: list[str] = []
     with pytest.raises(UserError, match=r"study step 2/4 \(step b, exit code 3\) failed; fix it"):
