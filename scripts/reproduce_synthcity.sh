@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The long SynthCity profile (CPU, no download): the full ablation ladder baseline -> +pathway -> +SASM -> +DCA with
 # the tiny recipes, clean evaluation, the 16-corruption x 5-severity sweep, over-smoothness analysis, and the report
-# in reports/synthcity.
+# in $RUNS/report (the README's footnote figures; reports/synthcity holds the study's report, which this script never
+# writes).
 #
 #   scripts/reproduce_synthcity.sh     # defaults below; e.g. ITERS=3000 SWEEP="baseline pathway sasm dca" for more
 #
@@ -64,4 +65,4 @@ done
     repsep-bench analyze "${models[@]}" --num-images 100 --tsne-layers decoder_input,vit.block4 --seed "$SEED" \
         --out "$RUNS/analyze"
 repsep-bench report "${folders[@]}" "$RUNS/analyze" --baseline baseline --seed 0 --resamples 1000 \
-    --out reports/synthcity --overwrite
+    --out "$RUNS/report" --overwrite
