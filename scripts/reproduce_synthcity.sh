@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # The long SynthCity profile (CPU, no download): the full ablation ladder baseline -> +pathway -> +SASM -> +DCA with
 # the tiny recipes, clean evaluation, the 16-corruption x 5-severity sweep, over-smoothness analysis, and the report
-# in $RUNS/report (the README's footnote figures; reports/synthcity holds the study's report, which this script never
-# writes).
+# in $RUNS/report (the README's long-profile footnote; never reports/synthcity, which is kept for the study's report).
 #
 #   scripts/reproduce_synthcity.sh     # defaults below; e.g. ITERS=3000 SWEEP="baseline pathway sasm dca" for more
 #
